@@ -1,0 +1,214 @@
+"""Disjoint membership splits of a training set, and LiRA inclusion masks.
+
+A membership-inference study needs four disjoint sets drawn from one data
+distribution (the dataset's training split):
+
+  * members       D   — the audited (target) model's training set;
+  * non_members       — never seen by the target; the audit's negatives;
+  * reference     D'  — the defender's own non-members for the Nasr et al.
+                         min-max game (CCS 2018); never used by the audit;
+  * shadow_pool       — the attacker's data for shadow models (Shokri et al.,
+                         S&P 2017) and LiRA reference models (Carlini et al.,
+                         S&P 2022).
+
+The dataset's test split stays untouched and measures utility. Keeping
+`non_members` out of `reference` matters: a defence tuned on the audit's own
+negatives would flatter itself.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+__all__ = ["MembershipSplit", "draw_inclusion_masks"]
+
+_SET_NAMES = ("members", "non_members", "reference", "shadow_pool")
+_FORMAT_VERSION = 1
+
+
+def _check_count(value, argument: str, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"Invalid value for argument `{argument}`. Expected a non-negative "
+                         f"integer{' or None' if allow_none else ''}. Received: {argument}={value!r}")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MembershipSplit:
+    """Disjoint index sets into a dataset's training split.
+
+    Build with `MembershipSplit.create(...)`; the constructor checks that the
+    sets are disjoint and inside `[0, num_examples)`.
+
+    Attributes:
+      dataset_name: the dataset the indices refer to.
+      num_examples: size of that dataset's training split.
+      seed: the seed the split was drawn with.
+      members, non_members, reference, shadow_pool: sorted int64 indices.
+    """
+    dataset_name: str
+    num_examples: int
+    seed: int
+    members: np.ndarray
+    non_members: np.ndarray
+    reference: np.ndarray
+    shadow_pool: np.ndarray
+
+    def __post_init__(self):
+        for name in _SET_NAMES:
+            arr = np.asarray(getattr(self, name), dtype=np.int64)
+            if arr.ndim != 1:
+                raise ValueError(f"`{name}` must be a 1-D index array; got shape {arr.shape}.")
+            if arr.size and (arr.min() < 0 or arr.max() >= self.num_examples):
+                raise ValueError(f"`{name}` has indices outside [0, {self.num_examples}).")
+            if np.unique(arr).size != arr.size:
+                raise ValueError(f"`{name}` contains repeated indices.")
+            arr = np.sort(arr)
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        for i, a in enumerate(_SET_NAMES):
+            for b in _SET_NAMES[i + 1:]:
+                overlap = np.intersect1d(getattr(self, a), getattr(self, b))
+                if overlap.size:
+                    raise ValueError(f"Membership sets `{a}` and `{b}` overlap in {overlap.size} "
+                                     f"indices (first: {overlap[:5].tolist()}); they must be "
+                                     "disjoint.")
+
+    @classmethod
+    def create(cls,
+               *,
+               dataset_name: str,
+               num_examples: int,
+               num_members: int,
+               num_non_members: Optional[int] = None,
+               num_reference: int = 0,
+               num_shadow_pool: Optional[int] = None,
+               seed: int = 0) -> "MembershipSplit":
+        """Draws a split uniformly at random.
+
+        Args:
+          dataset_name: name of the dataset (stored, checked on load).
+          num_examples: size of the training split to draw from.
+          num_members: size of the target's training set.
+          num_non_members: audit negatives; defaults to `num_members` (a
+            balanced audit, 50% attack accuracy = chance).
+          num_reference: size of the defender's reference set D' (0 when no
+            defence needs it).
+          num_shadow_pool: size of the attacker's pool; defaults to everything
+            left.
+          seed: seed of the permutation. Same arguments, same split.
+
+        Returns:
+          A `MembershipSplit`.
+        """
+        _check_count(num_examples, "num_examples")
+        _check_count(num_members, "num_members")
+        _check_count(num_non_members, "num_non_members", allow_none=True)
+        _check_count(num_reference, "num_reference")
+        _check_count(num_shadow_pool, "num_shadow_pool", allow_none=True)
+        if num_members == 0:
+            raise ValueError("Invalid value for argument `num_members`. Expected at least 1. "
+                             "Received: num_members=0")
+        if num_non_members is None:
+            num_non_members = num_members
+        fixed = num_members + num_non_members + num_reference
+        if fixed > num_examples:
+            raise ValueError(
+                f"Requested num_members + num_non_members + num_reference = {fixed} examples but "
+                f"the training split of {dataset_name!r} has {num_examples}. The maximum for "
+                f"num_members with these other sizes is {num_examples - num_non_members - num_reference}"
+                " (or lower num_non_members / num_reference).")
+        if num_shadow_pool is None:
+            num_shadow_pool = num_examples - fixed
+        elif fixed + num_shadow_pool > num_examples:
+            raise ValueError(
+                f"Invalid value for argument `num_shadow_pool`. At most {num_examples - fixed} "
+                f"examples are left after members, non-members and reference. Received: "
+                f"num_shadow_pool={num_shadow_pool}")
+        order = np.random.default_rng(seed).permutation(num_examples)
+        bounds = np.cumsum([0, num_members, num_non_members, num_reference, num_shadow_pool])
+        parts = {name: order[bounds[i]:bounds[i + 1]] for i, name in enumerate(_SET_NAMES)}
+        return cls(dataset_name=dataset_name, num_examples=int(num_examples), seed=int(seed),
+                   **parts)
+
+    def sizes(self) -> Dict[str, int]:
+        return {name: int(getattr(self, name).size) for name in _SET_NAMES}
+
+    def take(self, which: str, x: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Returns `(x[idx], y[idx])` for one of the sets, e.g. `split.take("members", ...)`."""
+        if which not in _SET_NAMES:
+            raise ValueError(f"Invalid value for argument `which`. Expected one of {_SET_NAMES}. "
+                             f"Received: which={which!r}")
+        if len(x) != self.num_examples or len(y) != self.num_examples:
+            raise ValueError(f"The split indexes a training split of {self.num_examples} examples; "
+                             f"received x with {len(x)} and y with {len(y)} rows. Pass the "
+                             f"training split of {self.dataset_name!r}.")
+        idx = getattr(self, which)
+        return x[idx], y[idx]
+
+    def to_dict(self) -> dict:
+        return {"format_version": _FORMAT_VERSION, "dataset_name": self.dataset_name,
+                "num_examples": self.num_examples, "seed": self.seed,
+                **{name: getattr(self, name).tolist() for name in _SET_NAMES}}
+
+    @classmethod
+    def from_dict(cls, config: dict) -> "MembershipSplit":
+        version = config.get("format_version")
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"Unsupported split format_version {version!r}; expected "
+                             f"{_FORMAT_VERSION}.")
+        return cls(dataset_name=config["dataset_name"], num_examples=int(config["num_examples"]),
+                   seed=int(config["seed"]),
+                   **{name: np.asarray(config[name], np.int64) for name in _SET_NAMES})
+
+    def save(self, path: str) -> None:
+        """Writes the split as JSON, atomically (write to a temp file, then rename)."""
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.to_dict(), f)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str, expected_dataset: Optional[str] = None) -> "MembershipSplit":
+        """Reads a split written by `save`; disjointness is checked again."""
+        with open(path) as f:
+            split = cls.from_dict(json.load(f))
+        if expected_dataset is not None and split.dataset_name != expected_dataset:
+            raise ValueError(f"The split in {path} was drawn from {split.dataset_name!r}, not "
+                             f"{expected_dataset!r}.")
+        return split
+
+    def __repr__(self) -> str:
+        return (f"MembershipSplit(dataset_name={self.dataset_name!r}, seed={self.seed}, "
+                f"{', '.join(f'{k}={v}' for k, v in self.sizes().items())})")
+
+
+def draw_inclusion_masks(pool_size: int, num_models: int, seed: int) -> np.ndarray:
+    """Random IN/OUT masks for `num_models` reference models over a pool.
+
+    Follows Carlini et al.'s LiRA code: for every example, exactly
+    `num_models // 2` models (rounded as `argsort(uniform) < num_models / 2`)
+    train on it, so each example has about as many IN as OUT models and each
+    model sees about half the pool.
+
+    Args:
+      pool_size: number of examples in the pool.
+      num_models: number of reference models (>= 1).
+      seed: random seed.
+
+    Returns:
+      Bool array of shape (num_models, pool_size); `[k, i]` says whether
+      model k trains on example i.
+    """
+    _check_count(pool_size, "pool_size")
+    _check_count(num_models, "num_models")
+    if num_models < 1:
+        raise ValueError("Invalid value for argument `num_models`. Expected at least 1. "
+                         f"Received: num_models={num_models}")
+    uniform = np.random.default_rng(seed).uniform(size=(num_models, pool_size))
+    rank = uniform.argsort(axis=0).argsort(axis=0)
+    return rank < (num_models / 2.0)
