@@ -190,10 +190,10 @@ class MembershipSplit:
 def draw_inclusion_masks(pool_size: int, num_models: int, seed: int) -> np.ndarray:
     """Random IN/OUT masks for `num_models` reference models over a pool.
 
-    Follows Carlini et al.'s LiRA code: for every example, exactly
-    `num_models // 2` models (rounded as `argsort(uniform) < num_models / 2`)
-    train on it, so each example has about as many IN as OUT models and each
-    model sees about half the pool.
+    Follows Carlini et al.'s LiRA code: every example is IN for exactly
+    `num_models / 2` models, chosen at random (with an odd number of models, for
+    `floor` or `ceil` of it with equal probability, so a single model trains on
+    a random half of the pool). Each model then sees about half the pool.
 
     Args:
       pool_size: number of examples in the pool.
@@ -209,6 +209,7 @@ def draw_inclusion_masks(pool_size: int, num_models: int, seed: int) -> np.ndarr
     if num_models < 1:
         raise ValueError("Invalid value for argument `num_models`. Expected at least 1. "
                          f"Received: num_models={num_models}")
-    uniform = np.random.default_rng(seed).uniform(size=(num_models, pool_size))
-    rank = uniform.argsort(axis=0).argsort(axis=0)
-    return rank < (num_models / 2.0)
+    rng = np.random.default_rng(seed)
+    rank = rng.uniform(size=(num_models, pool_size)).argsort(axis=0).argsort(axis=0)
+    num_in = num_models // 2 + (num_models % 2) * (rng.uniform(size=pool_size) < 0.5)
+    return rank < num_in

@@ -101,6 +101,15 @@ def test_inclusion_masks_balance():
     assert not np.array_equal(masks, draw_inclusion_masks(1000, 16, seed=4))
 
 
+def test_inclusion_masks_with_an_odd_number_of_models():
+    masks = draw_inclusion_masks(pool_size=2000, num_models=3, seed=0)
+    per_example = masks.sum(axis=0)
+    assert set(np.unique(per_example)) == {1, 2}
+    assert abs(np.mean(per_example == 2) - 0.5) < 0.05
+    single = draw_inclusion_masks(pool_size=2000, num_models=1, seed=0)[0]
+    assert abs(single.mean() - 0.5) < 0.05  # one model trains on a random half
+
+
 def test_inclusion_masks_reject_zero_models():
     with pytest.raises(ValueError, match="num_models"):
         draw_inclusion_masks(10, 0, seed=0)
