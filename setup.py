@@ -25,6 +25,7 @@ setuptools.setup(
         "scikit-learn>=1.3,<2",
         "matplotlib>=3.7,<4",
         "numpy>=1.23,<2",
+        "scipy>=1.9,<2",
     ],
     extras_require={"dev": ["pytest>=8"]},
 )

@@ -2,22 +2,46 @@
 
 Subpackages:
   data      datasets by name and disjoint membership splits
-  models    the model zoo (tf_keras Functional builders)
+  models    the model zoo (tf_keras Functional builders, logits output)
+  pruning   dynamic-regularization pruning (reweighted, ADMM, static) as Keras callbacks
+  privacy   defences: Min-Max game, DP-SGD, MCMIA recipes
+  audit     membership-inference attacks (metric, shadow, LiRA) and reports
+  study     every method on one model and dataset, audited, exported, reported
+TFLite export lives in the sibling package `tflite_export`.
 """
 
+from mcmia_tf import audit
 from mcmia_tf import data
 from mcmia_tf import models
+from mcmia_tf import privacy
+from mcmia_tf import pruning
+from mcmia_tf import study
+from mcmia_tf.audit import AuditConfig
+from mcmia_tf.audit import run_audit
 from mcmia_tf.compat import ensure_tf_keras_model
 from mcmia_tf.compat import import_tf_privacy
 from mcmia_tf.compat import keras
 from mcmia_tf.data import load_dataset
 from mcmia_tf.data import MembershipSplit
 from mcmia_tf.models import build_model
+from mcmia_tf.privacy import Recipe
+from mcmia_tf.privacy import RecipeConfig
+from mcmia_tf.pruning import ADMMPruning
+from mcmia_tf.pruning import ReweightedPruning
+from mcmia_tf.pruning import sparsity_report
+from mcmia_tf.pruning import StaticRegularization
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ADMMPruning",
+    "AuditConfig",
     "MembershipSplit",
+    "Recipe",
+    "RecipeConfig",
+    "ReweightedPruning",
+    "StaticRegularization",
+    "audit",
     "build_model",
     "data",
     "ensure_tf_keras_model",
@@ -25,4 +49,9 @@ __all__ = [
     "keras",
     "load_dataset",
     "models",
+    "privacy",
+    "pruning",
+    "run_audit",
+    "sparsity_report",
+    "study",
 ]

@@ -1,8 +1,9 @@
 """Bazel BUILD files: every target's deps resolve and every .py file belongs to a target.
 
 Runs only where `bazel` is on PATH (CI installs Debian's `bazel-bootstrap`).
-Implicit deps of `py_test` (launcher, coverage tools) would need downloads,
-so the closure is taken over the libraries and the tests' declared deps.
+Implicit deps of `py_test` / `py_binary` (launcher, coverage tools) would need
+downloads, so the closure is taken over the libraries, plus the declared deps of
+tests and binaries.
 """
 
 import os
@@ -32,7 +33,10 @@ def _label_to_path(label: str) -> str:
 
 
 def test_all_declared_deps_resolve():
-    labels = _query("deps(kind(py_library, //...)) union deps(labels(deps, kind(py_test, //...)))")
+    # The libraries' closure, plus the direct deps of tests and binaries (resolving a
+    # label fails the query when it does not exist).
+    labels = _query('deps(kind(py_library, //...)) union '
+                    'labels(deps, kind("py_(test|binary)", //...))')
     assert "//:mcmia_tf/compat.py" in labels
 
 

@@ -69,8 +69,10 @@ def test_bad_arguments(kwargs, match):
 
 
 def test_keras3_model_is_rejected_with_the_fix():
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    keras3_model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)])
+    # `import keras` is Keras 3 on this stack (`tf.keras` may resolve to tf_keras once tfmot
+    # has been imported in the same process).
+    import keras as keras3  # pylint: disable=g-import-not-at-top
+    keras3_model = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2)])
     with pytest.raises(TypeError, match="build the model with `import tf_keras as keras`"):
         ensure_tf_keras_model(keras3_model)
     with pytest.raises(TypeError, match="Expected a `tf_keras.Model`"):

@@ -1,0 +1,216 @@
+r"""Pruning benchmark: reweighted, ADMM, static L1 and tfmot magnitude pruning.
+
+Fashion-MNIST, LeNet-5 (20-50-500) trained on 10,000 training images (seeded draw),
+evaluated on the 10,000 test images. Every compression run starts from the SAME
+dense checkpoint (`--pretrain_epochs` of Adam) and gets the SAME budget of
+`--epochs` epochs:
+
+* reweighted / admm / static_l1: regularize for `--prune_at` epochs, hard prune,
+  masked retraining for the rest (`mcmia_tf.pruning`);
+* tfmot: `prune_low_magnitude` with `PolynomialDecay` from 0 to the target over the
+  same first `--prune_at` epochs, then fine-tuning with frozen masks (unstructured
+  only: tfmot has no filter pruning);
+* dense: the checkpoint trained `--epochs` more epochs without pruning, the
+  reference for accuracy and for the per-epoch cost of a plain `fit`.
+
+Hyper-parameters (one per method) were chosen on 5,000 held-out training images
+(`--evaluate_on=validation --sparsities=0.95 --structures=unstructured`), never on
+the test set.
+
+`seconds_per_epoch` is the wall time of the whole `fit` (tracing included) divided
+by its epochs; `cpu_seconds_per_epoch` is the CPU time of this process over the same
+span, which other processes sharing the machine disturb less.
+
+    python -m bench.pruning --output_json=/tmp/pruning.json          # Fashion-MNIST
+    python -m bench.pruning --quick --output_json=/tmp/pruning.json  # digits, ~minutes
+"""
+
+import json
+import time
+from typing import Dict, List, Tuple
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow_model_optimization as tfmot
+
+from mcmia_tf import pruning
+from mcmia_tf.compat import keras
+from mcmia_tf.data import load_dataset
+from mcmia_tf.models import build_model
+
+_QUICK = flags.DEFINE_bool("quick", False, "Run on `digits` (all 1,500 training images).")
+_OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Where to write the JSON rows.")
+_NUM_TRAIN = flags.DEFINE_integer("num_train", 10_000, "Training images (Fashion-MNIST).")
+_PRETRAIN_EPOCHS = flags.DEFINE_integer("pretrain_epochs", 10, "Dense epochs before pruning.")
+_EPOCHS = flags.DEFINE_integer("epochs", 10, "Epoch budget of every method after pretraining.")
+_PRUNE_AT = flags.DEFINE_integer("prune_at", 6, "Epoch of the hard prune (end of the ramp).")
+_SPARSITIES = flags.DEFINE_list("sparsities", ["0.90", "0.95", "0.98"], "Target sparsities.")
+_STRUCTURES = flags.DEFINE_list("structures", ["unstructured", "filter"], "Structures.")
+_METHODS = flags.DEFINE_list("methods", ["reweighted", "admm", "static_l1", "tfmot"],
+                             "Compression methods.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size (32 with --quick unless set).")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+# Defaults chosen on 5,000 held-out Fashion-MNIST training images at sparsity 0.95
+# (`--evaluate_on=validation`; grids 3e-6..1e-4, 1e-3..3e-2, 3e-5..1e-3).
+_REWEIGHTED_PENALTY = flags.DEFINE_float("reweighted_penalty", 1e-5, "Reweighted lambda.")
+_ADMM_RHO = flags.DEFINE_float("admm_rho", 3e-3, "ADMM rho.")
+_L1_PENALTY = flags.DEFINE_float("l1_penalty", 3e-4, "Static L1 / group lasso lambda.")
+_EVALUATE_ON = flags.DEFINE_enum("evaluate_on", "test", ["test", "validation"],
+                                  "Report accuracy on the test set, or on held-out training "
+                                  "images (to choose hyper-parameters).")
+_NUM_VALIDATION = flags.DEFINE_integer("num_validation", 5_000,
+                                       "Held-out training images for --evaluate_on=validation "
+                                       "(300 with --quick unless set).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the data draw and of the initialisation.")
+
+_LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _compile(model: keras.Model) -> keras.Model:
+    model.compile(optimizer=keras.optimizers.Adam(_LEARNING_RATE.value), loss=_LOSS,
+                  metrics=["accuracy"])
+    return model
+
+
+def _load():
+    """Returns (x_train, y_train, x_eval, y_eval, dataset).
+
+    The evaluation set is the test set, or with `--evaluate_on=validation` training
+    images outside the training draw (for choosing hyper-parameters).
+    """
+    dataset = load_dataset("digits" if _QUICK.value else "fashion_mnist")
+    rng = np.random.default_rng(_SEED.value)
+    order = rng.permutation(len(dataset.x_train))
+    num_validation = 300 if _QUICK.value and not _NUM_VALIDATION.present else \
+        _NUM_VALIDATION.value
+    if _QUICK.value:
+        num_train = len(order) - (num_validation if _EVALUATE_ON.value == "validation" else 0)
+    else:
+        num_train = _NUM_TRAIN.value
+    train = np.sort(order[:num_train])
+    if _EVALUATE_ON.value == "validation":
+        held_out = np.sort(order[num_train:num_train + num_validation])
+        x_eval, y_eval = dataset.x_train[held_out], dataset.y_train[held_out]
+    else:
+        x_eval, y_eval = dataset.x_test, dataset.y_test
+    return dataset.x_train[train], dataset.y_train[train], x_eval, y_eval, dataset
+
+
+def _batch_size() -> int:
+    # digits has 1,500 training images: 32 gives it a comparable number of steps.
+    return 32 if _QUICK.value and not _BATCH_SIZE.present else _BATCH_SIZE.value
+
+
+def _timed_fit(model, x, y, callbacks=()) -> Tuple[float, float]:
+    """Runs the epoch budget; returns (wall, CPU) seconds per epoch."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.fit(x, y, epochs=_EPOCHS.value, batch_size=_batch_size(), verbose=0,
+              callbacks=list(callbacks), shuffle=True)
+    return ((time.perf_counter() - wall) / _EPOCHS.value,
+            (time.process_time() - cpu) / _EPOCHS.value)
+
+
+def _accuracy(model, x, y) -> float:
+    model = _compile(model)
+    return float(model.evaluate(x, y, batch_size=1024, verbose=0)[1])
+
+
+def _pruner(method: str, structure: str, sparsity: float):
+    common = dict(target_sparsity=sparsity, structure=structure, prune_at=_PRUNE_AT.value)
+    if method == "reweighted":
+        return pruning.ReweightedPruning(penalty=_REWEIGHTED_PENALTY.value, **common)
+    if method == "admm":
+        return pruning.ADMMPruning(rho=_ADMM_RHO.value, **common)
+    if method == "static_l1":
+        return pruning.StaticRegularization(penalty=_L1_PENALTY.value, **common)
+    raise ValueError(f"Invalid value for flag `methods`. Unknown method: {method!r}")
+
+
+def _tfmot_run(model, x, y, sparsity: float):
+    steps_per_epoch = int(np.ceil(len(x) / _batch_size()))
+    end_step = _PRUNE_AT.value * steps_per_epoch
+    schedule = tfmot.sparsity.keras.PolynomialDecay(
+        initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0, end_step=end_step,
+        frequency=max(1, steps_per_epoch // 4))
+    wrapped = _compile(tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule))
+    seconds = _timed_fit(wrapped, x, y, [tfmot.sparsity.keras.UpdatePruningStep()])
+    return tfmot.sparsity.keras.strip_pruning(wrapped), seconds
+
+
+def _row(method, structure, target, model, seconds, x_test, y_test) -> Dict:
+    wall, cpu = seconds
+    report = pruning.sparsity_report(model)
+    return {"method": method, "structure": structure, "target_sparsity": target,
+            "sparsity": round(report.sparsity, 4),
+            "compression_rate": round(report.compression_rate, 2),
+            "test_accuracy": round(_accuracy(model, x_test, y_test), 4),
+            "seconds_per_epoch": round(wall, 3), "cpu_seconds_per_epoch": round(cpu, 3)}
+
+
+def run() -> List[Dict]:
+    """Runs every configuration and returns the table rows."""
+    x, y, x_test, y_test, dataset = _load()
+
+    def fresh_model():
+        return build_model("lenet5", dataset.input_shape, dataset.num_classes, seed=_SEED.value)
+
+    keras.utils.set_random_seed(_SEED.value)  # Shuffling order of `fit`.
+    dense = _compile(fresh_model())
+    dense.fit(x, y, epochs=_PRETRAIN_EPOCHS.value, batch_size=_batch_size(), verbose=0)
+    checkpoint = dense.get_weights()
+
+    def from_checkpoint():
+        model = fresh_model()
+        model.set_weights(checkpoint)
+        return model
+
+    rows = []
+    model = _compile(from_checkpoint())
+    rows.append(_row("dense", "none", 0.0, model, _timed_fit(model, x, y), x_test, y_test))
+    _print_row(rows[-1])
+    for structure in _STRUCTURES.value:
+        for target in [float(s) for s in _SPARSITIES.value]:
+            for method in _METHODS.value:
+                keras.utils.set_random_seed(_SEED.value)
+                if method == "tfmot":
+                    if structure != "unstructured":
+                        continue  # tfmot prunes magnitudes only.
+                    pruned, seconds = _tfmot_run(from_checkpoint(), x, y, target)
+                else:
+                    model = _compile(from_checkpoint())
+                    pruner = _pruner(method, structure, target)
+                    seconds = _timed_fit(model, x, y, pruner.callbacks())
+                    pruned = pruner.strip(model)
+                rows.append(_row(method, structure, target, pruned, seconds, x_test, y_test))
+                _print_row(rows[-1])
+    return rows
+
+
+_COLUMNS = ("method", "structure", "target_sparsity", "sparsity", "compression_rate",
+            "test_accuracy", "seconds_per_epoch", "cpu_seconds_per_epoch")
+
+
+def _print_row(row):
+    print(" | ".join(str(row[c]) for c in _COLUMNS), flush=True)
+
+
+def markdown_table(rows: List[Dict]) -> str:
+    lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(
+            f"{row[c]:.2%}" if c == "test_accuracy" else str(row[c]) for c in _COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    rows = run()
+    print(markdown_table(rows))
+    if _OUTPUT_JSON.value:
+        with open(_OUTPUT_JSON.value, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,271 @@
+"""Frozen, JSON-serializable configurations of the training recipes.
+
+One `RecipeConfig` names a method and carries the sections it reads:
+
+| method                 | sections                    |
+|------------------------|-----------------------------|
+| `baseline`             | training                    |
+| `dp`                   | training, dp                |
+| `minmax`               | training, minmax            |
+| `mcmia_pruning`        | training, pruning           |
+| `mcmia_pruning_minmax` | training, pruning, minmax   |
+| `tfmot_magnitude`      | training, pruning           |
+
+`training.epochs` is every method's total budget. Pruning methods split it into
+`pretrain` (dense) + `pruning.regularization_epochs` (penalty on, or tfmot's
+sparsity ramp) + `pruning.retrain_epochs` (masked retraining at the target).
+"""
+
+import dataclasses
+import math
+from typing import Mapping, Optional
+
+import numpy as np
+
+from mcmia_tf.privacy.dp import DP_OPTIMIZERS
+from mcmia_tf.privacy.minmax import PRIVACY_GAINS
+
+__all__ = ["DPConfig", "METHODS", "MinMaxConfig", "PruningConfig", "RecipeConfig",
+           "SOLVERS", "TrainingConfig"]
+
+METHODS = ("baseline", "dp", "minmax", "mcmia_pruning", "mcmia_pruning_minmax",
+           "tfmot_magnitude")
+SOLVERS = ("reweighted", "admm")
+_SECTIONS = {
+    "baseline": (),
+    "dp": ("dp",),
+    "minmax": ("minmax",),
+    "mcmia_pruning": ("pruning",),
+    "mcmia_pruning_minmax": ("pruning", "minmax"),
+    "tfmot_magnitude": ("pruning",),
+}
+
+
+def _is_int(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+def _is_number(value) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, (int, float, np.integer,
+                                                               np.floating))
+            and math.isfinite(value))
+
+
+def _fail(argument: str, expected: str, value) -> None:
+    raise ValueError(f"Invalid value for argument `{argument}`. Expected {expected}. "
+                     f"Received: {argument}={value!r}")
+
+
+def _check_int(value, argument: str, minimum: int) -> None:
+    if not _is_int(value) or value < minimum:
+        _fail(argument, f"an integer >= {minimum}", value)
+
+
+def _check_positive(value, argument: str) -> None:
+    if not _is_number(value) or value <= 0:
+        _fail(argument, "a finite number > 0", value)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """The classifier and its optimization (shared by every method).
+
+    Attributes:
+      model: a `mcmia_tf.models.build_model` name.
+      width: width multiplier of the architecture.
+      epochs: total epochs of the recipe.
+      batch_size: examples per step.
+      learning_rate: Adam learning rate of the classifier.
+      model_kwargs: extra builder arguments.
+    """
+    model: str = "lenet5"
+    width: float = 1.0
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    model_kwargs: Mapping[str, object] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        _check_positive(self.width, "width")
+        _check_int(self.epochs, "epochs", 1)
+        _check_int(self.batch_size, "batch_size", 1)
+        _check_positive(self.learning_rate, "learning_rate")
+        object.__setattr__(self, "model_kwargs", dict(self.model_kwargs))
+
+
+@dataclasses.dataclass(frozen=True)
+class DPConfig:
+    """DP-SGD (tensorflow-privacy's vectorized DP Adam).
+
+    Attributes:
+      l2_norm_clip: C.
+      noise_multiplier: sigma; ignored when `target_epsilon` is set.
+      target_epsilon: if set, sigma is the smallest value reaching this epsilon
+        (Poisson-sampling RDP accounting) for the recipe's n, batch and epochs.
+      num_microbatches: microbatches per batch (must divide the batch size);
+        None = per-example clipping (about 14x slower for LeNet-5 on CPU).
+      delta: the delta of the (epsilon, delta) statement.
+    """
+    l2_norm_clip: float = 1.0
+    noise_multiplier: float = 1.1
+    target_epsilon: Optional[float] = None
+    num_microbatches: Optional[int] = 16
+    delta: float = 1e-5
+    optimizer: str = "adam"
+
+    def __post_init__(self):
+        _check_positive(self.l2_norm_clip, "l2_norm_clip")
+        if not _is_number(self.noise_multiplier) or self.noise_multiplier < 0:
+            _fail("noise_multiplier", "a finite number >= 0", self.noise_multiplier)
+        if self.target_epsilon is not None:
+            _check_positive(self.target_epsilon, "target_epsilon")
+        if self.num_microbatches is not None:
+            _check_int(self.num_microbatches, "num_microbatches", 1)
+        if not _is_number(self.delta) or not 0 < self.delta < 1:
+            _fail("delta", "a float in (0, 1)", self.delta)
+        if self.optimizer not in DP_OPTIMIZERS:
+            _fail("optimizer", f"one of {DP_OPTIMIZERS}", self.optimizer)
+
+
+@dataclasses.dataclass(frozen=True)
+class MinMaxConfig:
+    """The Nasr et al. min-max game (see `MinMaxModel`).
+
+    The defaults (Nasr et al.'s "log" gain, lambda = 3, one attack step per
+    classifier step) are the setting measured on Fashion-MNIST LeNet-5
+    (README, "Defences"; see `MinMaxModel`).
+
+    Attributes:
+      privacy_weight: lambda >= 0.
+      attack_steps: k >= 1.
+      privacy_gain: "log" or "linear".
+      attack_learning_rate: Adam learning rate of the attack head.
+      reference_batch_size: reference examples per attack step; None = the
+        training batch size.
+      prediction_transform: the head's view of the logits (see
+        `attack_head.PREDICTION_TRANSFORMS`).
+    """
+    privacy_weight: float = 3.0
+    attack_steps: int = 1
+    privacy_gain: str = "log"
+    attack_learning_rate: float = 1e-3
+    reference_batch_size: Optional[int] = None
+    prediction_transform: str = "logit_scaled"
+
+    def __post_init__(self):
+        if not _is_number(self.privacy_weight) or self.privacy_weight < 0:
+            _fail("privacy_weight", "a finite float >= 0", self.privacy_weight)
+        _check_int(self.attack_steps, "attack_steps", 1)
+        if self.privacy_gain not in PRIVACY_GAINS:
+            _fail("privacy_gain", f"one of {PRIVACY_GAINS}", self.privacy_gain)
+        _check_positive(self.attack_learning_rate, "attack_learning_rate")
+        if self.reference_batch_size is not None:
+            _check_int(self.reference_batch_size, "reference_batch_size", 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class PruningConfig:
+    """Dynamic-regularization pruning (and tfmot magnitude pruning) settings.
+
+    Attributes:
+      target_sparsity: fraction of zero weights over the pruned kernels.
+      structure: a `mcmia_tf.pruning.STRUCTURE_NAMES` entry (tfmot_magnitude:
+        "unstructured" only).
+      solver: "reweighted" (Zhang et al.) or "admm" (the MCMIA paper's solver).
+      penalty: reweighted penalty coefficient.
+      rho: ADMM penalty parameter.
+      regularization_epochs: epochs with the penalty (tfmot: the ramp).
+      retrain_epochs: masked-retraining epochs at the target sparsity.
+      layer_sparsity: per-layer rates by layer path; others share the rest.
+      edge_layer_sparsity: cap of the first and last pruned layers' rates;
+        None prunes them like the rest.
+    """
+    target_sparsity: float = 0.95
+    structure: str = "unstructured"
+    solver: str = "reweighted"
+    penalty: float = 1e-5
+    rho: float = 1e-3
+    regularization_epochs: int = 10
+    retrain_epochs: int = 10
+    layer_sparsity: Optional[Mapping[str, float]] = None
+    edge_layer_sparsity: Optional[float] = 0.8
+
+    def __post_init__(self):
+        if not _is_number(self.target_sparsity) or not 0 <= self.target_sparsity < 1:
+            _fail("target_sparsity", "a float in [0, 1), e.g. 0.95 for 20x compression",
+                  self.target_sparsity)
+        if self.solver not in SOLVERS:
+            _fail("solver", f"one of {SOLVERS}", self.solver)
+        _check_positive(self.penalty, "penalty")
+        _check_positive(self.rho, "rho")
+        _check_int(self.regularization_epochs, "regularization_epochs", 0)
+        _check_int(self.retrain_epochs, "retrain_epochs", 0)
+        if self.layer_sparsity is not None:
+            object.__setattr__(self, "layer_sparsity", {
+                str(k): float(v) for k, v in dict(self.layer_sparsity).items()})
+        if self.edge_layer_sparsity is not None and not 0 <= self.edge_layer_sparsity < 1:
+            _fail("edge_layer_sparsity", "a float in [0, 1) or None", self.edge_layer_sparsity)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeConfig:
+    """A method and the settings it reads (sections of other methods are ignored).
+
+    Attributes:
+      method: one of `METHODS`.
+      training, dp, minmax, pruning: the sections (see the module docstring).
+    """
+    method: str
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    dp: DPConfig = dataclasses.field(default_factory=DPConfig)
+    minmax: MinMaxConfig = dataclasses.field(default_factory=MinMaxConfig)
+    pruning: PruningConfig = dataclasses.field(default_factory=PruningConfig)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            _fail("method", f"one of {METHODS}", self.method)
+        if self.uses("pruning"):
+            pretrain = (self.training.epochs - self.pruning.regularization_epochs
+                        - self.pruning.retrain_epochs)
+            if pretrain < 0:
+                raise ValueError(
+                    f"Invalid pruning budget: regularization_epochs="
+                    f"{self.pruning.regularization_epochs} + retrain_epochs="
+                    f"{self.pruning.retrain_epochs} exceed epochs={self.training.epochs}. "
+                    "Raise `epochs` (the total budget) or lower the pruning phases.")
+        if self.method == "tfmot_magnitude" and self.pruning.structure != "unstructured":
+            _fail("structure", "'unstructured' for tfmot_magnitude (tfmot's magnitude "
+                  "pruning is element-wise)", self.pruning.structure)
+        if self.method == "dp" and self.dp.num_microbatches is not None and \
+                self.training.batch_size % self.dp.num_microbatches:
+            raise ValueError(
+                f"Invalid value for argument `num_microbatches`. Expected a divisor of "
+                f"batch_size={self.training.batch_size}. Received: "
+                f"num_microbatches={self.dp.num_microbatches}")
+
+    def uses(self, section: str) -> bool:
+        """Whether `method` reads `section` ("training" always)."""
+        return section == "training" or section in _SECTIONS[self.method]
+
+    @property
+    def pretrain_epochs(self) -> int:
+        """Dense epochs before pruning starts (pruning methods), else all epochs."""
+        if not self.uses("pruning"):
+            return self.training.epochs
+        return (self.training.epochs - self.pruning.regularization_epochs
+                - self.pruning.retrain_epochs)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict with the method and the sections it reads."""
+        config = {"method": self.method}
+        for section in ("training",) + _SECTIONS[self.method]:
+            config[section] = dataclasses.asdict(getattr(self, section))
+        return config
+
+    @classmethod
+    def from_dict(cls, config: Mapping) -> "RecipeConfig":
+        sections = {"training": TrainingConfig, "dp": DPConfig, "minmax": MinMaxConfig,
+                    "pruning": PruningConfig}
+        return cls(method=config["method"], **{
+            name: section(**config[name]) for name, section in sections.items()
+            if name in config})

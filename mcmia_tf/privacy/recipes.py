@@ -1,0 +1,349 @@
+"""The six training recipes: a frozen config in, a trained model and its history out.
+
+```python
+recipe = Recipe(RecipeConfig("mcmia_pruning_minmax", pruning=PruningConfig(0.95)),
+                input_shape=ds.input_shape, num_classes=ds.num_classes,
+                reference_data=split.take("reference", ds.x_train, ds.y_train))
+result = recipe.fit(x_members, y_members, seed=0)
+result.model          # deployable tf_keras model (pruning stripped, exact zeros)
+result.to_dict()      # method, config, history, sparsity, epsilon, seconds (JSON)
+```
+
+`Recipe.train(x, y, *, seed)` satisfies the audit's `TrainingRecipe` protocol,
+so shadow and LiRA reference models are trained exactly like the target
+(including the min-max game against the same defender reference set D', and
+the same DP noise).
+
+What each method runs, with E = `training.epochs`, R =
+`pruning.regularization_epochs`, T = `pruning.retrain_epochs`:
+
+* baseline: `fit` E epochs, Adam, cross-entropy.
+* dp: tensorflow-privacy's vectorized DP Adam, E epochs, full batches only.
+* minmax: `MinMaxModel` (Nasr et al. 2018), E epochs.
+* mcmia_pruning: E - R - T dense epochs, then `ReweightedPruning` (or
+  `ADMMPruning`) with the penalty for R epochs, hard prune, T epochs of masked
+  retraining (Wang et al., IJCAI 2021, with Zhang et al.'s reweighted solver).
+* mcmia_pruning_minmax: the same phases, every one of them a min-max game.
+* tfmot_magnitude: E - R - T dense epochs, then tfmot's `prune_low_magnitude`
+  with a `PolynomialDecay` ramp from 0 to the target over R epochs and T
+  epochs at the target (the peer method, tfmot's recommended recipe).
+"""
+
+import dataclasses
+import hashlib
+import time
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+
+from mcmia_tf.compat import keras
+from mcmia_tf.privacy import dp as dp_lib
+from mcmia_tf.privacy.attack_head import build_attack_head
+from mcmia_tf.privacy.minmax import MinMaxModel
+from mcmia_tf.privacy.recipe_config import RecipeConfig
+
+__all__ = ["Recipe", "TrainingResult", "check_reference_disjoint"]
+
+_LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    """A trained model and what it cost.
+
+    Attributes:
+      model: the deployable tf_keras classifier (logits; pruning stripped).
+      method: the recipe's method.
+      config: `RecipeConfig.to_dict()`.
+      history: per-epoch logs of every phase, concatenated.
+      seconds: wall time of `fit`.
+      sparsity: fraction of zeros of the prunable kernels.
+      compression_rate: total weights / non-zero weights of those kernels.
+      privacy: the DP guarantee (method "dp"), else None.
+    """
+    model: keras.Model
+    method: str
+    config: Mapping[str, object]
+    history: Mapping[str, List[float]]
+    seconds: float
+    sparsity: float
+    compression_rate: float
+    privacy: Optional[dp_lib.PrivacyGuarantee] = None
+
+    @property
+    def epsilon(self) -> Optional[float]:
+        return None if self.privacy is None else self.privacy.epsilon
+
+    def to_dict(self) -> dict:
+        """Everything but the model, JSON-ready."""
+        return {"method": self.method, "config": dict(self.config),
+                "history": {k: [float(v) for v in vs] for k, vs in self.history.items()},
+                "seconds": self.seconds, "sparsity": self.sparsity,
+                "compression_rate": self.compression_rate, "epsilon": self.epsilon,
+                "privacy": None if self.privacy is None else self.privacy.to_dict()}
+
+
+def _row_digests(x: np.ndarray) -> set:
+    return {hashlib.sha1(np.ascontiguousarray(row).tobytes()).digest() for row in x}
+
+
+def check_reference_disjoint(x_members: np.ndarray, x_reference: np.ndarray) -> None:
+    """Raises if an example of the reference set D' also is a member.
+
+    Compares the examples byte for byte (indices are not known here), which is
+    exact for datasets without duplicate images (digits, Fashion-MNIST).
+
+    Raises:
+      ValueError: if D' is empty or shares an example with the members.
+    """
+    if len(x_reference) == 0:
+        raise ValueError("Invalid value for argument `reference_data`. Expected a non-empty "
+                         "reference set D' of non-members (create the MembershipSplit with "
+                         "num_reference > 0). Received 0 examples.")
+    shared = len(_row_digests(x_members) & _row_digests(x_reference))
+    if shared:
+        raise ValueError(
+            f"Invalid value for argument `reference_data`. The reference set D' shares "
+            f"{shared} examples with the training members; the min-max game needs non-members "
+            "(Nasr et al. 2018). Use `split.take('reference', ...)` of a MembershipSplit, "
+            "whose sets are disjoint.")
+
+
+def _batches(x, y, batch_size: int, seed: int, drop_remainder: bool = False) -> tf.data.Dataset:
+    # An op-level shuffle seed makes the epoch order a function of `seed` alone.
+    return (tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size, drop_remainder=drop_remainder)
+            .prefetch(2))
+
+
+def _merge(history: Dict[str, List[float]], logs: Mapping[str, List[float]]) -> None:
+    for key, values in logs.items():
+        history.setdefault(key, []).extend(float(v) for v in values)
+
+
+class Recipe:
+    """Trains one method's model from scratch, from Python, a pipeline or the audit.
+
+    Args:
+      config: a `RecipeConfig`.
+      input_shape: shape of one example.
+      num_classes: number of classes.
+      reference_data: `(x_ref, y_ref)`, the defender's non-members D'
+        (required by "minmax" and "mcmia_pruning_minmax", ignored otherwise).
+    """
+
+    def __init__(self, config: RecipeConfig, input_shape: Sequence[int], num_classes: int,
+                 reference_data: Optional[Tuple[np.ndarray, np.ndarray]] = None):
+        if not isinstance(config, RecipeConfig):
+            raise TypeError("Invalid value for argument `config`. Expected a `RecipeConfig`. "
+                            f"Received: config={config!r}")
+        self.config = config
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.num_classes = int(num_classes)
+        self.reference_data = None
+        if config.uses("minmax"):
+            if reference_data is None:
+                raise ValueError(f"Method {config.method!r} plays the min-max game against a "
+                                 "reference set D': pass `reference_data=(x_ref, y_ref)`.")
+            x_ref, y_ref = (np.asarray(a) for a in reference_data)
+            if len(x_ref) == 0:
+                check_reference_disjoint(x_ref, x_ref)  # raises the empty-set error
+            self.reference_data = (x_ref, y_ref.astype(np.int64))
+
+    # ------------------------------------------------------------------ public API
+    def train(self, x: np.ndarray, y: np.ndarray, *, seed: int) -> keras.Model:
+        """The audit's `TrainingRecipe` protocol: the trained, deployable model."""
+        return self.fit(x, y, seed=seed).model
+
+    def fit(self, x: np.ndarray, y: np.ndarray, *, seed: int,
+            validation_data: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+            callbacks: Sequence[keras.callbacks.Callback] = (),
+            verbose: int = 0) -> TrainingResult:
+        """Trains a new model on (x, y) with `seed` (weights and data order).
+
+        Args:
+          x: training inputs (the members).
+          y: integer labels.
+          seed: seed of the initial weights, the attack head and data order.
+          validation_data: optional `(x_val, y_val)` evaluated every epoch.
+          callbacks: extra Keras callbacks for every phase.
+          verbose: Keras verbosity.
+
+        Returns:
+          A `TrainingResult`.
+        """
+        x, y = np.asarray(x), np.asarray(y).astype(np.int64)
+        if self.reference_data is not None:
+            check_reference_disjoint(x, self.reference_data[0])
+        seed = int(seed)
+        # TensorFlow combines op seeds (data order) with its global seed, and
+        # tensorflow-privacy draws DP noise from the global generator without an op seed:
+        # fixing the global seed here makes the whole run a function of `seed`.
+        tf.random.set_seed(seed)
+        start = time.time()
+        fit_kwargs = dict(validation_data=validation_data, callbacks=list(callbacks),
+                          verbose=verbose)
+        history: Dict[str, List[float]] = {}
+        privacy = None
+        method = self.config.method
+        if method == "dp":
+            model, privacy = self._fit_dp(x, y, seed, history, fit_kwargs)
+        elif method == "tfmot_magnitude":
+            model = self._fit_tfmot(x, y, seed, history, fit_kwargs)
+        else:
+            model = self._fit_dynamic(x, y, seed, history, fit_kwargs)
+        from mcmia_tf.pruning import sparsity_report  # pylint: disable=g-import-not-at-top
+        report = sparsity_report(model)
+        return TrainingResult(model=model, method=method, config=self.config.to_dict(),
+                              history=history, seconds=time.time() - start,
+                              sparsity=float(report.sparsity),
+                              compression_rate=float(report.compression_rate),
+                              privacy=privacy)
+
+    def to_dict(self) -> dict:
+        """JSON description (the audit's cache refuses to mix different recipes)."""
+        description = {"recipe": self.config.to_dict(), "input_shape": list(self.input_shape),
+                       "num_classes": self.num_classes}
+        if self.reference_data is not None:
+            digest = hashlib.sha256()
+            for array in self.reference_data:
+                digest.update(np.ascontiguousarray(array).tobytes())
+            description["reference_sha256"] = digest.hexdigest()
+        return description
+
+    @classmethod
+    def from_dict(cls, description: Mapping,
+                  reference_data: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> "Recipe":
+        """Rebuilds a recipe from `to_dict()`; D' must be the same reference set.
+
+        Raises:
+          ValueError: if `reference_data` differs from the one the description
+            was written with.
+        """
+        recipe = cls(RecipeConfig.from_dict(description["recipe"]), description["input_shape"],
+                     description["num_classes"], reference_data=reference_data)
+        expected = description.get("reference_sha256")
+        if expected is not None and recipe.to_dict().get("reference_sha256") != expected:
+            raise ValueError("Invalid value for argument `reference_data`. It is not the "
+                             "reference set D' this recipe was written with; pass "
+                             "`split.take('reference', x_train, y_train)` of the same split.")
+        return recipe
+
+    # ------------------------------------------------------------------ internals
+    def _classifier(self, seed: int) -> keras.Model:
+        from mcmia_tf.models import build_model  # pylint: disable=g-import-not-at-top
+        training = self.config.training
+        return build_model(training.model, self.input_shape, self.num_classes,
+                           width=training.width, seed=seed, **dict(training.model_kwargs))
+
+    def _adam(self) -> keras.optimizers.Optimizer:
+        return keras.optimizers.Adam(self.config.training.learning_rate)
+
+    def _trainable(self, classifier: keras.Model, seed: int) -> keras.Model:
+        """The compiled model that `fit` runs: the classifier or its min-max game."""
+        if not self.config.uses("minmax"):
+            classifier.compile(self._adam(), _LOSS, metrics=["accuracy"])
+            return classifier
+        settings = self.config.minmax
+        head = build_attack_head(self.num_classes,
+                                 prediction_transform=settings.prediction_transform,
+                                 seed=seed + 1)
+        model = MinMaxModel(
+            classifier, head, privacy_weight=settings.privacy_weight,
+            attack_steps=settings.attack_steps, privacy_gain=settings.privacy_gain,
+            reference_data=self.reference_data,
+            reference_batch_size=(settings.reference_batch_size
+                                  or self.config.training.batch_size), seed=seed)
+        model.compile(optimizer=self._adam(),
+                      attack_optimizer=keras.optimizers.Adam(settings.attack_learning_rate),
+                      loss=_LOSS)
+        return model
+
+    def _pruner(self):
+        from mcmia_tf import pruning  # pylint: disable=g-import-not-at-top
+        settings = self.config.pruning
+        common = dict(prune_at=self.config.pretrain_epochs + settings.regularization_epochs,
+                      unit="epoch", layer_sparsity=settings.layer_sparsity,
+                      edge_layer_sparsity=settings.edge_layer_sparsity)
+        if settings.solver == "admm":
+            return pruning.ADMMPruning(settings.target_sparsity, settings.structure,
+                                       rho=settings.rho, **common)
+        return pruning.ReweightedPruning(settings.target_sparsity, settings.structure,
+                                         penalty=settings.penalty, **common)
+
+    def _fit_dynamic(self, x, y, seed, history, fit_kwargs) -> keras.Model:
+        """baseline, minmax, mcmia_pruning, mcmia_pruning_minmax."""
+        training = self.config.training
+        classifier = self._classifier(seed)
+        model = self._trainable(classifier, seed)
+        data = _batches(x, y, training.batch_size, seed)
+        pretrain = self.config.pretrain_epochs
+        if pretrain:
+            _merge(history, model.fit(data, epochs=pretrain, **fit_kwargs).history)
+        if not self.config.uses("pruning"):
+            return classifier
+        pruner = self._pruner()
+        kwargs = dict(fit_kwargs, callbacks=list(fit_kwargs["callbacks"]) + pruner.callbacks())
+        _merge(history, model.fit(data, initial_epoch=pretrain, epochs=training.epochs,
+                                  **kwargs).history)
+        return pruner.strip(model)
+
+    def _fit_dp(self, x, y, seed, history, fit_kwargs):
+        training, settings = self.config.training, self.config.dp
+        if len(x) < training.batch_size:
+            raise ValueError(f"DP-SGD needs at least one full batch: {len(x)} examples < "
+                             f"batch_size={training.batch_size}.")
+        num_microbatches = dp_lib.check_microbatches(training.batch_size,
+                                                     settings.num_microbatches)
+        used_microbatching = training.batch_size // num_microbatches > 1
+        sigma = settings.noise_multiplier
+        if settings.target_epsilon is not None:
+            sigma = dp_lib.find_noise_multiplier(
+                settings.target_epsilon, len(x), training.batch_size, training.epochs,
+                settings.delta, used_microbatching=used_microbatching)
+        optimizer = dp_lib.make_dp_optimizer(
+            settings.optimizer, l2_norm_clip=settings.l2_norm_clip, noise_multiplier=sigma,
+            num_microbatches=num_microbatches, batch_size=training.batch_size,
+            learning_rate=training.learning_rate)
+        model = self._classifier(seed)
+        model.compile(optimizer, dp_lib.per_example_loss(), metrics=["accuracy"])
+        # Every batch must hold exactly batch_size examples: the optimizer reshapes
+        # it into [num_microbatches, -1] and the accountant assumes that size.
+        data = _batches(x, y, training.batch_size, seed, drop_remainder=True)
+        _merge(history, model.fit(data, epochs=training.epochs, **fit_kwargs).history)
+        privacy = dp_lib.privacy_guarantee(
+            num_examples=len(x), batch_size=training.batch_size, epochs=training.epochs,
+            noise_multiplier=sigma, l2_norm_clip=settings.l2_norm_clip, delta=settings.delta,
+            num_microbatches=num_microbatches)
+        return model, privacy
+
+    def _fit_tfmot(self, x, y, seed, history, fit_kwargs) -> keras.Model:
+        training, settings = self.config.training, self.config.pruning
+        classifier = self._classifier(seed)
+        classifier.compile(self._adam(), _LOSS, metrics=["accuracy"])
+        data = _batches(x, y, training.batch_size, seed)
+        pretrain = self.config.pretrain_epochs
+        if pretrain:
+            _merge(history, classifier.fit(data, epochs=pretrain, **fit_kwargs).history)
+        steps_per_epoch = int(np.ceil(len(x) / training.batch_size))
+        sparsity = tfmot.sparsity.keras
+        if settings.regularization_epochs:
+            # One mask update per epoch; the ramp ends on an update step, so the
+            # masks reach exactly the target.
+            schedule = sparsity.PolynomialDecay(
+                initial_sparsity=0.0, final_sparsity=settings.target_sparsity, begin_step=0,
+                end_step=settings.regularization_epochs * steps_per_epoch,
+                frequency=steps_per_epoch)
+        else:
+            schedule = sparsity.ConstantSparsity(settings.target_sparsity, begin_step=0,
+                                                 frequency=steps_per_epoch)
+        pruned = sparsity.prune_low_magnitude(classifier, pruning_schedule=schedule)
+        pruned.compile(self._adam(), _LOSS, metrics=["accuracy"])
+        kwargs = dict(fit_kwargs, callbacks=list(fit_kwargs["callbacks"])
+                      + [sparsity.UpdatePruningStep()])
+        _merge(history, pruned.fit(data, initial_epoch=pretrain, epochs=training.epochs,
+                                   **kwargs).history)
+        return sparsity.strip_pruning(pruned)

@@ -1,0 +1,131 @@
+"""ADMM pruning (Zhang et al., "A Systematic DNN Weight Pruning Framework using
+Alternating Direction Method of Multipliers", ECCV 2018; the solver of MCMIA).
+
+    min_W f(W)  s.t.  W_i in S_i = {W : W_i meets structure i at rate l_i}
+
+is split with an auxiliary Z_i in S_i and a scaled dual U_i:
+
+    W-step:  minimise f(W) + sum_i rho/2 ||W_i - Z_i + U_i||_F^2   (ordinary `fit` steps)
+    Z-step:  Z_i = Proj_{S_i}(W_i + U_i)                           (every `update_every`)
+    U-step:  U_i = U_i + W_i - Z_i
+
+with Z = Proj(W), U = 0 at the start, and rho optionally multiplied by `rho_growth`
+at every Z/U update (capped at `rho_max`). The primal residual ||W - Z||_F measures
+how far W is from the constraint set; it is logged as `admm_residual`. After the
+ADMM phase W is hard-pruned (Proj(W)) and retrained with fixed masks.
+"""
+
+from typing import Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from mcmia_tf.compat import keras
+from mcmia_tf.pruning import pruner as pruner_lib
+
+__all__ = ["ADMMPruning", "admm_update"]
+
+
+def admm_update(w: np.ndarray, u: np.ndarray, project) -> tuple:
+    """One Z/U update: returns (Z, U') = (Proj(W + U), U + W - Proj(W + U))."""
+    z = project(w + u)
+    return z, u + w - z
+
+
+@keras.utils.register_keras_serializable(package="mcmia_tf")
+class ADMMPruning(pruner_lib.DynamicRegularizationPruning):
+    """ADMM weight pruning inside a plain `model.fit`, then masked retraining.
+
+    ```python
+    pruner = ADMMPruning(target_sparsity=0.95, rho=1e-3, update_every=1, prune_at=6)
+    model.fit(x, y, epochs=10, callbacks=pruner.callbacks())   # W-step = the fit steps
+    pruned = pruner.strip(model)
+    ```
+
+    The augmented-Lagrangian term enters the loss through `target.add_loss`
+    (target = the model or `model.pruning_target`), like the reweighted penalty.
+
+    Args:
+      target_sparsity, structure, prune_at, unit, layer_sparsity, layer_structure,
+        exclude, edge_layer_sparsity: see `DynamicRegularizationPruning`.
+      rho: initial penalty parameter of the augmented Lagrangian.
+      rho_growth: factor applied to rho after every Z/U update (1.0 = constant).
+      rho_max: upper bound of rho (None = unbounded).
+      update_every: Z/U update every this many `unit`s (an "ADMM iteration").
+    """
+
+    def __init__(self, target_sparsity: float, structure="unstructured", *,
+                 rho: float = 1e-3, rho_growth: float = 1.0, rho_max: Optional[float] = None,
+                 update_every: int = 1, **kwargs):
+        super().__init__(target_sparsity, structure, **kwargs)
+        for name, value in (("rho", rho), ("rho_growth", rho_growth)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"Invalid value for argument `{name}`. Expected a positive "
+                                 f"float. Received: {name}={value!r}")
+        if rho_growth < 1:
+            raise ValueError("Invalid value for argument `rho_growth`. Expected a factor "
+                             f">= 1 (rho never decreases). Received: rho_growth={rho_growth}")
+        if rho_max is not None and rho_max < rho:
+            raise ValueError("Invalid value for argument `rho_max`. Expected None or a "
+                             f"value >= rho={rho}. Received: rho_max={rho_max}")
+        if isinstance(update_every, bool) or not isinstance(update_every, int) or \
+                update_every < 1:
+            raise ValueError("Invalid value for argument `update_every`. Expected a positive "
+                             f"integer. Received: update_every={update_every!r}")
+        self.rho = float(rho)
+        self.rho_growth = float(rho_growth)
+        self.rho_max = None if rho_max is None else float(rho_max)
+        self.update_every = update_every
+        self.residual_history: List[float] = []
+
+    def _project(self, plan, values: np.ndarray) -> np.ndarray:
+        return plan.structure.project(values, plan.rate, plan.weight.depthwise)
+
+    def _init_state(self, binding):
+        binding.rho = tf.Variable(self.rho, trainable=False, name="admm/rho")
+        binding.z, binding.u = [], []
+        for plan in binding.plans:
+            w = plan.weight.variable.numpy()
+            binding.z.append(tf.Variable(self._project(plan, w), trainable=False,
+                                         name=f"admm/z/{plan.weight.path}"))
+            binding.u.append(tf.Variable(np.zeros_like(w), trainable=False,
+                                         name=f"admm/u/{plan.weight.path}"))
+        binding.residual = self._residual(binding)
+
+    def _penalty(self, binding):
+        terms = [tf.reduce_sum(tf.square(p.weight.variable - z + u))
+                 for p, z, u in zip(binding.plans, binding.z, binding.u)]
+        return 0.5 * binding.rho * tf.add_n(terms)
+
+    @staticmethod
+    def _residual(binding) -> float:
+        """Primal residual sqrt(sum_i ||W_i - Z_i||_F^2)."""
+        return float(np.sqrt(sum(np.sum(np.square(p.weight.variable.numpy() - z.numpy()))
+                                 for p, z in zip(binding.plans, binding.z))))
+
+    def update(self) -> float:
+        """One Z-step and U-step for every layer; returns the primal residual."""
+        binding = self._require_binding()
+        for plan, z, u in zip(binding.plans, binding.z, binding.u):
+            new_z, new_u = admm_update(plan.weight.variable.numpy(), u.numpy(),
+                                       lambda v, plan=plan: self._project(plan, v))
+            z.assign(new_z)
+            u.assign(new_u)
+        rho = float(binding.rho.numpy()) * self.rho_growth
+        binding.rho.assign(rho if self.rho_max is None else min(rho, self.rho_max))
+        binding.residual = self._residual(binding)
+        self.residual_history.append(binding.residual)
+        return binding.residual
+
+    def _regularization_event(self, binding, position):
+        if position > 0 and position % self.update_every == 0:
+            self.update()
+
+    def _metrics(self, binding) -> Dict[str, float]:
+        return {"admm_residual": self._residual(binding), "admm_rho": float(binding.rho.numpy())}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rho": self.rho, "rho_growth": self.rho_growth, "rho_max": self.rho_max,
+                       "update_every": self.update_every})
+        return config

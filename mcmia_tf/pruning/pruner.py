@@ -1,0 +1,257 @@
+"""Dynamic-regularization pruning: regularize -> hard prune -> masked retrain.
+
+`DynamicRegularizationPruning` is the common machinery of the reweighted, ADMM and
+static-regularization pruners: it plans the layers (structure and rate), adds the
+method's penalty to the model's loss, runs the method's state updates on a clock
+(epochs or steps), projects every layer to its rate at `prune_at`, and keeps the
+pruned weights exactly zero afterwards (`masks.py`). Subclasses only say what the
+penalty is and how their state evolves.
+
+The penalty reaches the loss through `target.add_loss(callable)`, where `target` is
+`model.pruning_target` if the model given to `fit` has one, else the model itself.
+So Keras' default `train_step` (which adds `model.losses`) and a custom `train_step`
+that adds `tf.add_n(classifier.losses)` both minimise it, and no `compile` argument
+changes. After the hard prune the penalty is switched off (a `tf.cond`, so it costs
+nothing during masked retraining).
+"""
+
+import abc
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from mcmia_tf.compat import keras
+from mcmia_tf.pruning import callbacks as callbacks_lib
+from mcmia_tf.pruning import masks as masks_lib
+from mcmia_tf.pruning import registry
+from mcmia_tf.pruning import structures as structures_lib
+
+__all__ = ["DynamicRegularizationPruning", "PruningBinding", "UNITS"]
+
+UNITS = ("epoch", "step")
+
+
+class PruningBinding:
+    """The state a pruner keeps for the one model it currently prunes."""
+
+    def __init__(self, target: keras.Model, plans: List[registry.LayerPlan]):
+        self.target = target
+        self.plans = plans
+        self.masks = [tf.Variable(tf.ones(p.weight.shape, p.weight.variable.dtype),
+                                  trainable=False, name=f"mask/{p.weight.path}")
+                      for p in plans]
+        # True while the penalty is part of the loss (read inside the traced step).
+        self.regularizing = tf.Variable(True, trainable=False, name="regularizing")
+        self.pruned = False
+        self.penalty_fn = None  # Set by the pruner: zero-argument callable -> scalar.
+
+    def loss(self):
+        """The callable given to `target.add_loss`."""
+        return tf.cond(self.regularizing, self.penalty_fn, lambda: tf.constant(0.0))
+
+    def sparsities(self) -> Dict[str, float]:
+        """Current fraction of exact zeros of every pruned kernel, by layer path."""
+        return {p.weight.path: float(np.mean(p.weight.variable.numpy() == 0))
+                for p in self.plans}
+
+    def overall_sparsity(self) -> float:
+        zeros = sum(int(np.sum(p.weight.variable.numpy() == 0)) for p in self.plans)
+        return zeros / sum(p.weight.size for p in self.plans)
+
+
+def _check_target_sparsity(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(
+            "Invalid value for argument `target_sparsity`. Expected a float in [0, 1) "
+            "(the fraction of zero weights, e.g. 0.95 for 20x compression). "
+            f"Received: target_sparsity={value!r}")
+    return float(value)
+
+
+class DynamicRegularizationPruning(abc.ABC):
+    """Base of the pruners: phases, layer plans, masks, strip.
+
+    Args:
+      target_sparsity: fraction of zero weights over all pruned kernels, in [0, 1).
+      structure: a name from `structures.STRUCTURE_NAMES` ('block:1x16', '2:4'...) or
+        a `structures.Structure`.
+      prune_at: when to hard-prune, counted in `unit`s from the start of training
+        (e.g. 6 with unit='epoch': regularize epochs 0-5, prune at the start of
+        epoch 6, masked retraining for the remaining epochs of `fit`). None
+        regularizes only (e.g. to let tfmot's `prune_low_magnitude` prune).
+      unit: 'epoch' or 'step'. The step clock is the optimizer's `iterations`
+        when `fit` starts plus the batches since, so it survives save/load.
+      layer_sparsity: per-layer rates, a dict by layer path or a callable
+        `layer -> rate or None`. Other layers share the rest of the budget.
+      layer_structure: per-layer structures, dict by layer path or callable.
+      exclude: layer paths never pruned.
+      edge_layer_sparsity: the first and last pruned layers get
+        min(target_sparsity, edge_layer_sparsity); None prunes them like the rest.
+    """
+
+    def __init__(self, target_sparsity: float, structure="unstructured", *,
+                 prune_at: Optional[int] = None, unit: str = "epoch",
+                 layer_sparsity=None, layer_structure=None, exclude: Sequence[str] = (),
+                 edge_layer_sparsity: Optional[float] = 0.8):
+        self.target_sparsity = _check_target_sparsity(target_sparsity)
+        self.structure = structures_lib.get_structure(structure)
+        if unit not in UNITS:
+            raise ValueError(f"Invalid value for argument `unit`. Expected one of {UNITS}. "
+                             f"Received: unit={unit!r}")
+        if prune_at is not None and (isinstance(prune_at, bool) or not isinstance(
+                prune_at, (int, np.integer)) or prune_at < 0):
+            raise ValueError(
+                "Invalid value for argument `prune_at`. Expected a non-negative integer "
+                f"(in {unit}s) or None to regularize only. Received: prune_at={prune_at!r}")
+        if edge_layer_sparsity is not None and not 0 <= edge_layer_sparsity < 1:
+            raise ValueError(
+                "Invalid value for argument `edge_layer_sparsity`. Expected a float in "
+                f"[0, 1) or None. Received: edge_layer_sparsity={edge_layer_sparsity!r}")
+        if isinstance(exclude, str):
+            exclude = [exclude]
+        self.prune_at = None if prune_at is None else int(prune_at)
+        self.unit = unit
+        self.layer_sparsity = layer_sparsity
+        self.layer_structure = layer_structure
+        self.exclude = tuple(exclude)
+        self.edge_layer_sparsity = edge_layer_sparsity
+        self.binding: Optional[PruningBinding] = None
+
+    # ---------------------------------------------------------------- subclass API
+    @abc.abstractmethod
+    def _init_state(self, binding: PruningBinding) -> None:
+        """Creates the method's variables (alpha, Z, U...) for the bound model."""
+
+    @abc.abstractmethod
+    def _penalty(self, binding: PruningBinding) -> tf.Tensor:
+        """The regularization term added to the loss (a scalar tensor)."""
+
+    def _regularization_event(self, binding: PruningBinding, position: int) -> None:
+        """Called at every clock tick before `prune_at` (reweighting, ADMM updates)."""
+
+    def _metrics(self, binding: PruningBinding) -> Dict[str, float]:
+        """Method-specific scalars for the epoch logs (e.g. the ADMM residual)."""
+        return {}
+
+    # ---------------------------------------------------------------- public API
+    def callbacks(self, log_dir: Optional[str] = None) -> List[keras.callbacks.Callback]:
+        """The Keras callbacks to pass to `fit` (one `PruningCallback`)."""
+        return [callbacks_lib.PruningCallback(self, log_dir=log_dir)]
+
+    def plan(self, model: keras.Model) -> List[registry.LayerPlan]:
+        """Structure and rate of every pruned layer of `model` (validates them)."""
+        return registry.plan_layers(
+            model, self.target_sparsity, self.structure, layer_sparsity=self.layer_sparsity,
+            layer_structure=self.layer_structure, exclude=self.exclude,
+            edge_layer_sparsity=self.edge_layer_sparsity)
+
+    def bind(self, model: keras.Model) -> bool:
+        """Attaches the pruner to `model` (or its `pruning_target`).
+
+        Returns:
+          True if the model's loss or constraints changed (a traced train step
+          must then be rebuilt), False if the pruner was already bound to it.
+        """
+        target = registry.resolve_pruning_target(model)
+        if self.binding is not None and self.binding.target is target:
+            return False
+        if self.binding is not None:  # Leave the previous model untouched from now on.
+            self.binding.regularizing.assign(False)
+        binding = PruningBinding(target, self.plan(target))
+        self._init_state(binding)
+        binding.penalty_fn = lambda: self._penalty(binding)
+        target.add_loss(binding.loss)
+        for plan, mask in zip(binding.plans, binding.masks):
+            masks_lib.attach_mask(plan.weight.variable, mask)
+        self.binding = binding
+        return True
+
+    def advance(self, unit: str, position: int, optimizer=None) -> None:
+        """Moves the pruner's clock: regularization events, then the hard prune."""
+        binding = self._require_binding()
+        if unit != self.unit or binding.pruned:
+            return
+        if self.prune_at is not None and position >= self.prune_at:
+            self.hard_prune(optimizer)
+        else:
+            self._regularization_event(binding, position)
+
+    def hard_prune(self, optimizer=None) -> None:
+        """Projects every layer to its rate and freezes the masks.
+
+        Later calls re-project with the new weights (idempotent on pruned weights).
+        """
+        binding = self._require_binding()
+        for plan, mask_variable in zip(binding.plans, binding.masks):
+            weights = plan.weight.variable.numpy()
+            mask = plan.structure.mask(weights, plan.rate, plan.weight.depthwise)
+            mask_variable.assign(mask)
+            plan.weight.variable.assign(weights * mask)
+            masks_lib.zero_optimizer_slots(optimizer, plan.weight.variable, mask)
+        binding.regularizing.assign(False)
+        binding.pruned = True
+
+    def penalty_value(self) -> float:
+        """The current value of the regularization term (0 after the hard prune)."""
+        return float(self._require_binding().loss())
+
+    def metrics(self) -> Dict[str, float]:
+        """Scalars for logs: overall sparsity, penalty, method-specific values."""
+        binding = self._require_binding()
+        values = {"sparsity": binding.overall_sparsity(), "penalty": self.penalty_value()}
+        values.update(self._metrics(binding))
+        return values
+
+    def strip(self, model: keras.Model) -> keras.Model:
+        """A plain tf_keras copy of the (target) model with exact zeros.
+
+        The copy has no penalty, no mask constraint and no pruning state. If the
+        model has not been hard-pruned yet, the copy is projected to the plan now.
+        """
+        target = registry.resolve_pruning_target(model)
+        clone = keras.models.clone_model(target)
+        clone.set_weights(target.get_weights())
+        if self.binding is not None and self.binding.target is target and self.binding.pruned:
+            layer_masks = [m.numpy() for m in self.binding.masks]
+        else:
+            layer_masks = [p.structure.mask(p.weight.variable.numpy(), p.rate, p.weight.depthwise)
+                           for p in self.plan(target)]
+        clone_weights = registry.find_prunable_weights(clone, self.exclude)
+        for weight, mask in zip(clone_weights, layer_masks):
+            masks_lib.detach_mask(weight.variable)
+            weight.variable.assign(weight.variable.numpy() * mask)
+        return clone
+
+    def get_config(self) -> dict:
+        if callable(self.layer_sparsity) or callable(self.layer_structure):
+            raise ValueError(
+                "Cannot serialize a pruner whose `layer_sparsity` or `layer_structure` is a "
+                "callable. Pass dicts by layer path to make it serializable.")
+        return {
+            "target_sparsity": self.target_sparsity,
+            "structure": self.structure.get_config(),
+            "prune_at": self.prune_at,
+            "unit": self.unit,
+            "layer_sparsity": None if self.layer_sparsity is None else dict(self.layer_sparsity),
+            "layer_structure": None if self.layer_structure is None else {
+                k: structures_lib.get_structure(v).get_config()
+                for k, v in self.layer_structure.items()},
+            "exclude": list(self.exclude),
+            "edge_layer_sparsity": self.edge_layer_sparsity,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    def _require_binding(self) -> PruningBinding:
+        if self.binding is None:
+            raise RuntimeError(
+                f"{type(self).__name__} is not attached to a model yet. Pass "
+                "`pruner.callbacks()` to `model.fit` (or call `pruner.bind(model)`) first.")
+        return self.binding
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(target_sparsity={self.target_sparsity}, "
+                f"structure={self.structure!r}, prune_at={self.prune_at}, unit={self.unit!r})")

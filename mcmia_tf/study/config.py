@@ -1,0 +1,163 @@
+"""What a study runs: data, methods, the shared recipe settings, audit and export.
+
+A study compares the package's methods on one model and dataset, the layout of
+the MCMIA paper's tables (Wang et al., IJCAI 2021): every method is trained on
+the same members, audited by the same attacks (each method's shadow and LiRA
+reference models trained with that method's own recipe, so the attack is
+adapted to the defence, as Aerni et al., CCS 2024 require), and exported.
+
+Two presets:
+  * `quick`: `digits`, a LeNet-5, few epochs, 4 LiRA reference models; runs
+    in minutes on 2 CPU cores (the README's main job).
+  * `paper`: Fashion-MNIST LeNet-5 20-50-500, 10,000 members, 30 epochs,
+    16 LiRA reference models: the headline benchmark (hours on a CPU).
+"""
+
+import dataclasses
+from typing import Mapping, Optional, Tuple
+
+from mcmia_tf.audit import AuditConfig
+from mcmia_tf.privacy.recipe_config import DPConfig
+from mcmia_tf.privacy.recipe_config import METHODS
+from mcmia_tf.privacy.recipe_config import MinMaxConfig
+from mcmia_tf.privacy.recipe_config import PruningConfig
+from mcmia_tf.privacy.recipe_config import RecipeConfig
+from mcmia_tf.privacy.recipe_config import TrainingConfig
+
+__all__ = ["PRESETS", "StudyConfig", "preset"]
+
+EXPORT_MODES = ("float32", "int8")
+
+
+def _fail(argument: str, expected: str, value) -> None:
+    raise ValueError(f"Invalid value for argument `{argument}`. Expected {expected}. "
+                     f"Received: {argument}={value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """A whole study.
+
+    Attributes:
+      dataset: a `mcmia_tf.data.DATASET_NAMES` entry.
+      methods: subset of `mcmia_tf.privacy.METHODS`, run in this order.
+      seeds: one full study per seed (split, weights, data order, attacks).
+      num_members: target training set size (non-members: the same number).
+      num_reference: the defender's reference set D' (min-max methods).
+      num_shadow_pool: attacker's pool for shadow models (None: all the rest).
+      num_reference_models: K LiRA reference models per method.
+      num_shadow_models: shadow models per method (Shokri attack, calibrated
+        thresholds).
+      export_modes: TFLite modes written for every method; pruned models also
+        get the sparse-encoded variant of each.
+      training, pruning, dp, minmax: the recipe sections shared by every
+        method (`RecipeConfig` reads the ones a method needs).
+      idx_dir: folder of MNIST/Fashion-MNIST IDX files (None: the default).
+    """
+    dataset: str = "digits"
+    methods: Tuple[str, ...] = METHODS
+    seeds: Tuple[int, ...] = (0,)
+    num_members: int = 500
+    num_reference: int = 200
+    num_shadow_pool: Optional[int] = None
+    num_reference_models: int = 4
+    num_shadow_models: int = 2
+    export_modes: Tuple[str, ...] = EXPORT_MODES
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    pruning: PruningConfig = dataclasses.field(default_factory=PruningConfig)
+    dp: DPConfig = dataclasses.field(default_factory=DPConfig)
+    minmax: MinMaxConfig = dataclasses.field(default_factory=MinMaxConfig)
+    idx_dir: Optional[str] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "methods", tuple(self.methods))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        object.__setattr__(self, "export_modes", tuple(self.export_modes))
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            _fail("methods", f"a non-empty subset of {METHODS}", self.methods)
+        if len(set(self.methods)) != len(self.methods):
+            _fail("methods", "no repeated method", self.methods)
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            _fail("seeds", "a non-empty list of distinct integers", self.seeds)
+        self.audit_config(seed=self.seeds[0])  # the audit validates its own settings
+        bad_modes = [m for m in self.export_modes if m not in ("float32", "float16",
+                                                              "dynamic_int8", "int8", "micro")]
+        if bad_modes:
+            _fail("export_modes", "modes among float32, float16, dynamic_int8, int8, micro",
+                  self.export_modes)
+        if any(m in ("minmax", "mcmia_pruning_minmax") for m in self.methods) and \
+                self.num_reference < 1:
+            _fail("num_reference", "at least 1 example of D' for the min-max methods",
+                  self.num_reference)
+        for method in self.methods:
+            self.recipe_config(method)  # validates the combination early
+
+    @property
+    def model(self) -> str:
+        return self.training.model
+
+    @property
+    def sparsity(self) -> float:
+        return self.pruning.target_sparsity
+
+    def audit_config(self, seed: int) -> AuditConfig:
+        """Every attack of the audit suite, with this study's model counts."""
+        return AuditConfig(num_reference_models=self.num_reference_models,
+                           num_shadow_models=self.num_shadow_models, seed=seed)
+
+    def recipe_config(self, method: str) -> RecipeConfig:
+        """The `RecipeConfig` of one method (tfmot's pruning is element-wise only)."""
+        pruning = self.pruning
+        if method == "tfmot_magnitude":
+            pruning = dataclasses.replace(pruning, structure="unstructured")
+        return RecipeConfig(method=method, training=self.training, dp=self.dp,
+                            minmax=self.minmax, pruning=pruning)
+
+    def to_dict(self) -> dict:
+        values = dataclasses.asdict(self)
+        values["methods"] = list(self.methods)
+        values["seeds"] = list(self.seeds)
+        values["export_modes"] = list(self.export_modes)
+        return values
+
+    @classmethod
+    def from_dict(cls, config: Mapping) -> "StudyConfig":
+        sections = {"training": TrainingConfig, "pruning": PruningConfig, "dp": DPConfig,
+                    "minmax": MinMaxConfig}
+        values = dict(config)
+        for name, section in sections.items():
+            if name in values and isinstance(values[name], Mapping):
+                values[name] = section(**values[name])
+        return cls(**values)
+
+
+PRESETS = {
+    # Minutes on 2 cores: the embedded digits data, a LeNet-5 that overfits.
+    "quick": dict(
+        dataset="digits", num_members=500, num_reference=200, num_shadow_pool=None,
+        num_reference_models=4, num_shadow_models=2,
+        training=TrainingConfig(model="lenet5", width=1.0, epochs=24, batch_size=32),
+        pruning=PruningConfig(target_sparsity=0.95, regularization_epochs=8, retrain_epochs=8),
+        dp=DPConfig(noise_multiplier=1.1, num_microbatches=16),
+    ),
+    # The headline benchmark of the README (peer-baselines.md's setting).
+    "paper": dict(
+        dataset="fashion_mnist", num_members=10_000, num_reference=5_000,
+        num_shadow_pool=None, num_reference_models=16, num_shadow_models=4,
+        training=TrainingConfig(model="lenet5", width=1.0, epochs=30, batch_size=128),
+        pruning=PruningConfig(target_sparsity=0.95, regularization_epochs=10,
+                              retrain_epochs=10),
+        dp=DPConfig(noise_multiplier=1.1, num_microbatches=16),
+    ),
+}
+
+
+def preset(name: str, **overrides) -> StudyConfig:
+    """A preset `StudyConfig` with some fields replaced (e.g. `methods=...`)."""
+    if name not in PRESETS:
+        _fail("preset", f"one of {tuple(PRESETS)}", name)
+    values = dict(PRESETS[name])
+    values.update(overrides)
+    return StudyConfig(**values)
+

@@ -1,0 +1,95 @@
+"""The study: every method on one model and dataset, audited, exported, reported.
+
+    python -m pipelines.study --preset=quick --output_dir=runs/quick
+    python -m pipelines.study --preset=paper --output_dir=runs/paper
+    python -m pipelines.study --dataset=fashion_mnist --model=lenet5 --sparsity=0.95 \
+        --methods=baseline,dp,minmax,mcmia_pruning,mcmia_pruning_minmax,tfmot_magnitude \
+        --num_reference_models=16 --output_dir=DIR
+
+Flags given on the command line override the preset's values. Rerunning the
+same command resumes an interrupted study. Reference-model training can be
+sharded: run `--shard_index=i --num_shards=n` on n workers sharing
+`--output_dir`, then once more without them to merge and finish.
+"""
+
+import dataclasses
+
+from absl import app
+from absl import flags
+from absl import logging
+
+_PRESET = flags.DEFINE_enum("preset", "quick", ["quick", "paper"], "Starting configuration.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Study folder (resumed if it exists).")
+_DATASET = flags.DEFINE_string("dataset", None, "Dataset name (overrides the preset).")
+_IDX_DIR = flags.DEFINE_string("idx_dir", None, "Folder of MNIST / Fashion-MNIST IDX files.")
+_MODEL = flags.DEFINE_string("model", None, "Model name (overrides the preset).")
+_WIDTH = flags.DEFINE_float("width", None, "Width multiplier of the model.")
+_EPOCHS = flags.DEFINE_integer("epochs", None, "Total training epochs of every method.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Batch size.")
+_SPARSITY = flags.DEFINE_float("sparsity", None, "Target sparsity of the pruning methods.")
+_STRUCTURE = flags.DEFINE_string("structure", None, "Sparsity structure of MCMIA pruning.")
+_REGULARIZATION_EPOCHS = flags.DEFINE_integer("regularization_epochs", None,
+                                              "Epochs of the pruning penalty.")
+_RETRAIN_EPOCHS = flags.DEFINE_integer("retrain_epochs", None, "Masked-retraining epochs.")
+_METHODS = flags.DEFINE_list("methods", None, "Methods to compare, in order.")
+_NUM_MEMBERS = flags.DEFINE_integer("num_members", None, "Target training set size.")
+_NUM_REFERENCE = flags.DEFINE_integer("num_reference", None, "Defender's reference set D'.")
+_NUM_REFERENCE_MODELS = flags.DEFINE_integer("num_reference_models", None,
+                                             "LiRA reference models per method.")
+_NUM_SHADOW_MODELS = flags.DEFINE_integer("num_shadow_models", None,
+                                          "Shadow models per method.")
+_EXPORT_MODES = flags.DEFINE_list("export_modes", None, "TFLite modes written per method.")
+_SEEDS = flags.DEFINE_list("seeds", None, "Repeat the study for these seeds (e.g. 0,1,2).")
+_STRATEGY = flags.DEFINE_enum("strategy", "default",
+                              ["default", "mirrored", "multi_worker_mirrored"],
+                              "tf.distribute strategy for training.")
+_LOGICAL_CPUS = flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical "
+                                     "devices (for --strategy=mirrored on a CPU host).")
+_SHARD_INDEX = flags.DEFINE_integer("shard_index", 0, "This worker's reference-model shard.")
+_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Workers sharing reference-model training.")
+
+flags.mark_flag_as_required("output_dir")
+
+
+def _overrides(config):
+    """The preset fields replaced by the flags the user gave."""
+    training, pruning = config.training, config.pruning
+    training_updates = {k: v for k, v in (("model", _MODEL.value), ("width", _WIDTH.value),
+                                          ("epochs", _EPOCHS.value),
+                                          ("batch_size", _BATCH_SIZE.value)) if v is not None}
+    pruning_updates = {k: v for k, v in (
+        ("target_sparsity", _SPARSITY.value), ("structure", _STRUCTURE.value),
+        ("regularization_epochs", _REGULARIZATION_EPOCHS.value),
+        ("retrain_epochs", _RETRAIN_EPOCHS.value)) if v is not None}
+    updates = {k: v for k, v in (
+        ("dataset", _DATASET.value), ("idx_dir", _IDX_DIR.value),
+        ("methods", _METHODS.value and tuple(_METHODS.value)),
+        ("num_members", _NUM_MEMBERS.value), ("num_reference", _NUM_REFERENCE.value),
+        ("num_reference_models", _NUM_REFERENCE_MODELS.value),
+        ("num_shadow_models", _NUM_SHADOW_MODELS.value),
+        ("export_modes", _EXPORT_MODES.value and tuple(_EXPORT_MODES.value)),
+        ("seeds", _SEEDS.value and tuple(int(s) for s in _SEEDS.value))) if v}
+    updates["training"] = dataclasses.replace(training, **training_updates)
+    updates["pruning"] = dataclasses.replace(pruning, **pruning_updates)
+    return updates
+
+
+def main(argv):
+    del argv
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # the converter logs every file it writes
+    if _LOGICAL_CPUS.value:
+        from mcmia_tf.study import split_cpu  # pylint: disable=g-import-not-at-top
+        split_cpu(_LOGICAL_CPUS.value)
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from mcmia_tf import study  # pylint: disable=g-import-not-at-top
+    # Seeded training is then bit-reproducible, so a resumed study matches an uninterrupted one.
+    tf.config.experimental.enable_op_determinism()
+    base = study.preset(_PRESET.value)
+    config = dataclasses.replace(base, **_overrides(base))
+    study.run_study(config, _OUTPUT_DIR.value, shard_index=_SHARD_INDEX.value,
+                    num_shards=_NUM_SHARDS.value, strategy=study.make_strategy(_STRATEGY.value))
+
+
+if __name__ == "__main__":
+    app.run(main)

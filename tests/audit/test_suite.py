@@ -1,0 +1,212 @@
+"""End-to-end audits on an overfit MLP on `digits`."""
+
+import os
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mcmia_tf.audit import predictors
+from mcmia_tf.audit import suite
+from mcmia_tf.audit.reference_models import StandardTrainingRecipe
+from mcmia_tf.audit.report import AuditReport
+from mcmia_tf.data import MembershipSplit
+
+# 300 members and 300 non-members: the target fits its members perfectly and gets
+# ~91% on non-members. Shadow models train on halves of a 600-example pool, i.e. on
+# as many examples as the target.
+_NUM_MEMBERS = 300
+_RECIPE = StandardTrainingRecipe("mlp", (8, 8, 1), 10, epochs=40, batch_size=32,
+                                 learning_rate=5e-3, model_kwargs={"hidden_units": [128]})
+
+
+@pytest.fixture(scope="module")
+def audit(digits, tmp_path_factory):
+    split = MembershipSplit.create(dataset_name="digits", num_examples=len(digits.x_train),
+                                   num_members=_NUM_MEMBERS, num_shadow_pool=2 * _NUM_MEMBERS,
+                                   seed=0)
+    target = _RECIPE.train(*split.take("members", digits.x_train, digits.y_train), seed=123)
+    output_dir = str(tmp_path_factory.mktemp("report"))
+    report = suite.run_audit(
+        target, digits.x_train, digits.y_train, split, _RECIPE,
+        suite.AuditConfig(num_reference_models=8, num_shadow_models=2),
+        cache_dir=str(tmp_path_factory.mktemp("cache")), output_dir=output_dir,
+        save_predictions=True, target_facts={"model": "mlp"}, verbose=0)
+    return report, output_dir, target, split
+
+
+def test_every_attack_beats_chance(audit):
+    report = audit[0]
+    assert report.target["member_accuracy"] == 1.0
+    assert report.target["non_member_accuracy"] < 0.95
+    n = m = _NUM_MEMBERS
+
+    def critical_advantage(alpha):
+        # Two-sample Kolmogorov-Smirnov critical value: if members and non-members scored
+        # alike, max_t TPR(t) - FPR(t) would exceed it with probability alpha.
+        return np.sqrt(-np.log(alpha / 2) / 2) * np.sqrt((n + m) / (n * m))
+
+    expected = {"loss", "confidence", "entropy", "modified_entropy", "shadow_mlp",
+                "lira_online", "lira_offline"} | {
+                    f"{metric}_class_conditional" for metric in
+                    ("loss", "confidence", "entropy", "modified_entropy")}
+    assert {a.name for a in report.attacks} == expected
+    for attack in report.attacks:
+        assert attack.metrics.advantage > critical_advantage(0.05), attack.name
+        if attack.family == "lira":
+            assert attack.metrics.advantage > critical_advantage(0.001), attack.name
+        assert attack.metrics.auc > 0.5, attack.name
+        if attack.family != "lira":  # thresholds fitted on shadow data beat 50% too
+            assert attack.threshold_accuracy > 0.5, attack.name
+
+
+def test_lira_beats_global_loss_threshold_at_low_fpr(audit):
+    report = audit[0]
+    loss = report.attack("loss").metrics
+    for variant in ("lira_online", "lira_offline"):
+        lira = report.attack(variant).metrics
+        assert lira.tpr_at_fpr["0.1pct"] > loss.tpr_at_fpr["0.1pct"], variant
+        assert lira.auc > loss.auc, variant
+    assert report.strongest.family == "lira"
+
+
+def test_report_folder(audit):
+    report, output_dir = audit[:2]
+    assert sorted(os.listdir(output_dir)) == ["predictions.npz", "report.json", "report.md",
+                                              "roc.png"]
+    assert AuditReport.load(output_dir) == report
+    with np.load(os.path.join(output_dir, "predictions.npz")) as data:
+        assert data["target_outputs"].shape == (2 * _NUM_MEMBERS, 10)
+        assert data["reference_outputs"].shape == (8, 2 * _NUM_MEMBERS, 10)
+        assert data["is_member"].sum() == _NUM_MEMBERS
+        np.testing.assert_allclose(data["scores/lira_online"],
+                                   report.attack("lira_online").scores)
+
+
+def test_same_audit_on_deployed_tflite_model(audit, digits, tmp_path):
+    report, _, target, split = audit
+    path = tmp_path / "target.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(target).convert())
+    deployed = suite.run_audit(str(path), digits.x_train, digits.y_train, split,
+                               config=suite.AuditConfig(attacks=("loss", "modified_entropy"),
+                                                        num_shadow_models=0), verbose=0)
+    for name in ("loss", "modified_entropy"):
+        # A float32 conversion changes outputs by rounding only.
+        assert deployed.attack(name).metrics.auc == pytest.approx(
+            report.attack(name).metrics.auc, abs=2e-3)
+
+
+class _SpyRecipe:
+    """Records the rows every shadow / reference model trains on (by a unique id pixel)."""
+
+    def __init__(self, recipe):
+        self.recipe, self.trained_on = recipe, []
+
+    def train(self, x, y, *, seed):
+        self.trained_on.append(set(np.round(x[:, 0, 0, 0] * 10_000).astype(int)))
+        return self.recipe.train(x, y, seed=seed)
+
+
+class _SpyPredictor(predictors.KerasPredictor):
+    def __init__(self, model):
+        super().__init__(model)
+        self.queried = set()
+
+    def predict(self, x, batch_size=256):
+        self.queried |= set(np.round(x[:, 0, 0, 0] * 10_000).astype(int))
+        return super().predict(x, batch_size)
+
+
+def test_roles_stay_disjoint(digits, tmp_path):
+    # Pixel (0, 0) is blank in every digit; it carries the example's index instead.
+    x = digits.x_train.copy()
+    x[:, 0, 0, 0] = np.arange(len(x)) / 10_000
+    split = MembershipSplit.create(dataset_name="digits", num_examples=len(x), num_members=100,
+                                   num_reference=100, num_shadow_pool=200, seed=1)
+    recipe = StandardTrainingRecipe("mlp", (8, 8, 1), 10, epochs=1,
+                                    model_kwargs={"hidden_units": [8]})
+    spy = _SpyRecipe(recipe)
+    target = _SpyPredictor(recipe.train(*split.take("members", x, digits.y_train), seed=5))
+    suite.run_audit(target, x, digits.y_train, split, spy,
+                    suite.AuditConfig(attacks=("loss", "shadow", "lira_online"),
+                                      num_reference_models=2, num_shadow_models=2),
+                    cache_dir=str(tmp_path), verbose=0)
+    candidates = set(split.members) | set(split.non_members)
+    shadow_pool, reference = set(split.shadow_pool), set(split.reference)
+    assert len(spy.trained_on) == 4
+    shadow_models, lira_models = spy.trained_on[:2], spy.trained_on[2:]
+    # With 2 models, every example is IN exactly one of them (draw_inclusion_masks).
+    assert shadow_models[0] | shadow_models[1] == shadow_pool  # never the candidates
+    assert not shadow_models[0] & shadow_models[1]
+    assert lira_models[0] | lira_models[1] == candidates  # halves of the candidates
+    assert not lira_models[0] & lira_models[1]
+    # The target is queried on the candidates only; the defender's D' is never used.
+    assert target.queried == candidates
+    assert not any(rows & reference for rows in spy.trained_on)
+
+
+def test_augmented_lira_queries(digits, tmp_path):
+    split = MembershipSplit.create(dataset_name="digits", num_examples=len(digits.x_train),
+                                   num_members=60, num_shadow_pool=0, seed=2)
+    recipe = StandardTrainingRecipe("mlp", (8, 8, 1), 10, epochs=1,
+                                    model_kwargs={"hidden_units": [8]})
+    target = recipe.train(*split.take("members", digits.x_train, digits.y_train), seed=5)
+    report = suite.run_audit(target, digits.x_train, digits.y_train, split, recipe,
+                             suite.AuditConfig(attacks=("lira_online",), num_reference_models=2,
+                                               flip=True, shift_pixels=1),
+                             cache_dir=str(tmp_path), verbose=0)
+    assert report.attack("lira_online").parameters["num_views"] == 6
+    with np.load(tmp_path / "lira" / "outputs_0000.npz") as data:
+        assert data["outputs"].shape == (6 * 120, 10)  # 6 views of 120 candidates
+
+
+def _split(members, non_members, shadow_pool):
+    return types.SimpleNamespace(members=np.asarray(members), non_members=np.asarray(non_members),
+                                 shadow_pool=np.asarray(shadow_pool))
+
+
+class _ConstantPredictor(predictors.Predictor):
+    output_type, num_classes = "logits", 10
+
+    def __init__(self, value):
+        self.value = value
+
+    def predict(self, x, batch_size=256):
+        return np.full((len(x), 10), self.value)
+
+
+def test_bad_inputs_raise_clear_errors(digits):
+    x, y = digits.x_train, digits.y_train
+    metric_only = suite.AuditConfig(attacks=("loss",))
+    good = _ConstantPredictor(0.0)
+    with pytest.raises(ValueError, match="`members` and `non_members` overlap"):
+        suite.run_audit(good, x, y, _split([0, 1, 2], [2, 3], [4]), config=metric_only)
+    with pytest.raises(ValueError, match="`non_members` and `shadow_pool` overlap"):
+        suite.run_audit(good, x, y, _split([0], [1, 2], [2, 3]), config=metric_only)
+    with pytest.raises(ValueError, match="need the target's `recipe`"):
+        suite.run_audit(good, x, y, _split([0], [1], [2]), config=suite.AuditConfig())
+    with pytest.raises(ValueError, match="same length"):
+        suite.run_audit(good, x, y[:10], _split([0], [1], [2]), config=metric_only)
+    bad_labels = y.copy()
+    bad_labels[1] = 10
+    with pytest.raises(ValueError, match=r"labels in \[0, 10\)"):
+        suite.run_audit(good, x, bad_labels, _split([0], [1], [2]), config=metric_only)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        suite.run_audit(_ConstantPredictor(np.nan), x, y, _split([0], [1], [2]),
+                        config=metric_only)
+    with pytest.raises(ValueError, match="`members` is empty"):
+        suite.run_audit(good, x, y, _split([], [1], [2]), config=metric_only)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"attacks": ("lira",)}, "attacks"),
+    ({"attacks": ()}, "attacks"),
+    ({"num_reference_models": 1}, "at least 2 reference models"),
+    ({"num_reference_models": 3}, "Offline LiRA needs at least 4"),
+    ({"attacks": ("shadow",), "num_shadow_models": 0}, "num_shadow_models"),
+    ({"shadow_classifier": "svm"}, "shadow_classifier"),
+])
+def test_bad_config_raises(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        suite.AuditConfig(**kwargs)

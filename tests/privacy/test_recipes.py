@@ -1,0 +1,119 @@
+"""Every recipe end to end on digits with tiny settings, and its bad inputs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mcmia_tf.audit import TrainingRecipe
+from mcmia_tf.data import MembershipSplit
+from mcmia_tf.privacy import dp as dp_lib
+from mcmia_tf.privacy.recipe_config import DPConfig
+from mcmia_tf.privacy.recipe_config import METHODS
+from mcmia_tf.privacy.recipe_config import MinMaxConfig
+from mcmia_tf.privacy.recipe_config import PruningConfig
+from mcmia_tf.privacy.recipe_config import RecipeConfig
+from mcmia_tf.privacy.recipe_config import TrainingConfig
+from mcmia_tf.privacy.recipes import Recipe
+
+_TINY = TrainingConfig(model="mlp", width=1.0, epochs=3, batch_size=32, learning_rate=3e-3)
+
+
+@pytest.fixture(scope="module")
+def split_data(digits):
+    split = MembershipSplit.create(dataset_name="digits", num_examples=len(digits.x_train),
+                                   num_members=256, num_non_members=64, num_reference=128,
+                                   seed=0)
+    return (split.take("members", digits.x_train, digits.y_train),
+            split.take("reference", digits.x_train, digits.y_train), digits)
+
+
+def _config(method):
+    return RecipeConfig(
+        method, training=_TINY,
+        dp=DPConfig(noise_multiplier=0.5, num_microbatches=8),
+        minmax=MinMaxConfig(privacy_weight=1.0, attack_steps=1),
+        pruning=PruningConfig(target_sparsity=0.75, regularization_epochs=1, retrain_epochs=1,
+                              edge_layer_sparsity=None))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_recipe_end_to_end(split_data, method):
+    (x, y), reference, digits = split_data
+    recipe = Recipe(_config(method), digits.input_shape, digits.num_classes,
+                    reference_data=reference)
+    assert isinstance(recipe, TrainingRecipe)
+    result = recipe.fit(x, y, seed=0)
+    logits = result.model.predict(digits.x_test, verbose=0)
+    assert logits.shape == (len(digits.x_test), digits.num_classes)
+    assert len(result.history["loss"]) == _TINY.epochs
+    if method == "dp":
+        # 24 noisy steps: the loss must go down, accuracy stays low.
+        assert result.history["loss"][-1] < result.history["loss"][0]
+    else:
+        accuracy = np.mean(logits.argmax(1) == digits.y_test)
+        assert accuracy > 0.3, accuracy   # 3 epochs of a tiny MLP: far above 10% chance
+    if "pruning" in method or method == "tfmot_magnitude":
+        # Every prunable kernel cut to exactly 75% (edge layers not spared here).
+        assert result.sparsity == pytest.approx(0.75, abs=2e-3)
+        assert result.compression_rate == pytest.approx(4.0, rel=0.01)
+    else:
+        assert result.sparsity < 0.01
+    if method == "dp":
+        assert result.epsilon == pytest.approx(dp_lib.compute_epsilon(
+            len(x), 32, 3, 0.5, 1e-5, used_microbatching=True))
+    else:
+        assert result.epsilon is None
+    summary = json.loads(json.dumps(result.to_dict()))
+    assert summary["method"] == method
+    assert RecipeConfig.from_dict(summary["config"]) == RecipeConfig.from_dict(
+        _config(method).to_dict())
+    json.dumps(recipe.to_dict())
+
+
+def test_admm_solver_reaches_the_per_layer_rates(split_data):
+    (x, y), _, digits = split_data
+    config = RecipeConfig("mcmia_pruning", training=_TINY, pruning=PruningConfig(
+        target_sparsity=0.8, solver="admm", rho=1e-2, regularization_epochs=1,
+        retrain_epochs=1, layer_sparsity={"fc1": 0.9}, edge_layer_sparsity=None))
+    result = Recipe(config, digits.input_shape, digits.num_classes).fit(x, y, seed=0)
+    kernel = result.model.get_layer("fc1").kernel.numpy()
+    assert np.sum(kernel == 0) == round(0.9 * kernel.size)
+    assert result.sparsity == pytest.approx(0.8, abs=2e-3)
+
+
+def test_dp_target_epsilon_sets_the_noise(split_data):
+    (x, y), _, digits = split_data
+    config = RecipeConfig("dp", training=TrainingConfig(model="mlp", width=0.25, epochs=1,
+                                                        batch_size=32),
+                          dp=DPConfig(target_epsilon=8.0, num_microbatches=8))
+    result = Recipe(config, digits.input_shape, digits.num_classes).fit(x, y, seed=0)
+    assert result.epsilon <= 8.0
+    assert result.epsilon == pytest.approx(8.0, rel=0.01)
+
+
+def test_bad_inputs(split_data):
+    (x, y), (x_ref, y_ref), digits = split_data
+    shape, classes = digits.input_shape, digits.num_classes
+    with pytest.raises(ValueError, match="`privacy_weight`"):
+        MinMaxConfig(privacy_weight=-1.0)
+    with pytest.raises(ValueError, match="`attack_steps`"):
+        MinMaxConfig(attack_steps=0)
+    with pytest.raises(ValueError, match="`num_microbatches`"):
+        RecipeConfig("dp", training=TrainingConfig(batch_size=100),
+                     dp=DPConfig(num_microbatches=16))
+    with pytest.raises(ValueError, match="exceed epochs"):
+        RecipeConfig("mcmia_pruning", training=TrainingConfig(epochs=5),
+                     pruning=PruningConfig(regularization_epochs=4, retrain_epochs=4))
+    with pytest.raises(ValueError, match="`method`"):
+        RecipeConfig("pruning")
+    with pytest.raises(ValueError, match="reference_data"):
+        Recipe(RecipeConfig("minmax"), shape, classes)
+    with pytest.raises(ValueError, match="non-empty reference set"):
+        Recipe(RecipeConfig("minmax"), shape, classes, reference_data=(x_ref[:0], y_ref[:0]))
+    recipe = Recipe(_config("minmax"), shape, classes, reference_data=(x_ref, y_ref))
+    with pytest.raises(ValueError, match="shares 10 examples"):
+        recipe.fit(np.concatenate([x, x_ref[:10]]), np.concatenate([y, y_ref[:10]]), seed=0)
+    with pytest.raises(ValueError, match="unreachable"):
+        Recipe(RecipeConfig("dp", training=_TINY, dp=DPConfig(target_epsilon=1e-3)),
+               shape, classes).fit(x, y, seed=0)

@@ -1,0 +1,168 @@
+"""Reweighted and static penalties, and ADMM updates, against their formulas."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mcmia_tf.compat import keras
+from mcmia_tf.pruning import ADMMPruning
+from mcmia_tf.pruning import ReweightedPruning
+from mcmia_tf.pruning import StaticRegularization
+from mcmia_tf.pruning import structures
+from mcmia_tf.pruning.admm import admm_update
+from mcmia_tf.pruning.registry import LayerPlan
+from mcmia_tf.pruning.registry import PrunableWeight
+from mcmia_tf.pruning.regularizers import GroupNorms
+from tests.pruning.models import two_dense
+
+FIRST = np.array([[0.5, -2.0, 0.0], [1.5, 0.1, -0.3]], np.float32)
+SECOND = np.array([[1.0, -1.0], [0.2, 0.0], [-3.0, 4.0]], np.float32)
+
+
+def test_reweighted_l1_alpha_and_penalty_values():
+    pruner = ReweightedPruning(0.5, "unstructured", penalty=0.01, epsilon=1e-3,
+                               edge_layer_sparsity=None)
+    pruner.bind(two_dense([FIRST, SECOND]))
+    alphas = [a.numpy() for a in pruner.binding.alphas]
+    np.testing.assert_allclose(alphas[0], 1.0 / (np.abs(FIRST) + 1e-3), rtol=1e-6)
+    np.testing.assert_allclose(alphas[1], 1.0 / (np.abs(SECOND) + 1e-3), rtol=1e-6)
+    expected = 0.01 * sum(np.sum(np.abs(w) / (np.abs(w) + 1e-3)) for w in (FIRST, SECOND))
+    assert pruner.penalty_value() == pytest.approx(expected, rel=1e-5)
+
+
+def test_reweighted_group_form_uses_filter_norms():
+    pruner = ReweightedPruning(0.5, "filter", penalty=0.1, epsilon=0.5, edge_layer_sparsity=None)
+    pruner.bind(two_dense([FIRST, SECOND]))
+    norms = np.linalg.norm(FIRST, axis=0)  # one group per output neuron
+    np.testing.assert_allclose(pruner.binding.alphas[0].numpy(), 1.0 / (norms + 0.5), rtol=1e-5)
+    # The output layer's filters are the logits: it is pruned by input neurons.
+    assert pruner.binding.plans[1].structure.name == "channel"
+    norms2 = np.linalg.norm(SECOND, axis=1)
+    expected = 0.1 * (np.sum(norms / (norms + 0.5)) + np.sum(norms2 / (norms2 + 0.5)))
+    assert pruner.penalty_value() == pytest.approx(expected, rel=1e-4)
+
+
+def test_reweighted_squared_form():
+    pruner = ReweightedPruning(0.5, "unstructured", penalty=1.0, form="squared", epsilon=0.25,
+                               edge_layer_sparsity=None)
+    pruner.bind(two_dense([FIRST, SECOND]))
+    np.testing.assert_allclose(pruner.binding.alphas[0].numpy(), 1.0 / (FIRST ** 2 + 0.25),
+                               rtol=1e-6)
+    expected = sum(np.sum(w ** 2 / (w ** 2 + 0.25)) for w in (FIRST, SECOND))
+    assert pruner.penalty_value() == pytest.approx(expected, rel=1e-5)
+
+
+def test_reweight_recomputes_alpha_from_current_weights():
+    model = two_dense([FIRST, SECOND])
+    pruner = ReweightedPruning(0.5, penalty=1.0, epsilon=1e-3, reweight_every=2,
+                               edge_layer_sparsity=None)
+    pruner.bind(model)
+    new_first = FIRST * 3.0
+    model.get_layer("first").kernel.assign(new_first)
+    pruner.advance("epoch", 1)                       # not due (every 2)
+    np.testing.assert_allclose(pruner.binding.alphas[0].numpy(), 1 / (np.abs(FIRST) + 1e-3),
+                               rtol=1e-6)
+    pruner.advance("epoch", 2)                       # due
+    np.testing.assert_allclose(pruner.binding.alphas[0].numpy(),
+                               1 / (np.abs(new_first) + 1e-3), rtol=1e-6)
+    assert pruner.reweight_count == 1
+
+
+def test_static_group_lasso_value():
+    pruner = StaticRegularization(0.5, "channel", penalty=0.2, edge_layer_sparsity=None)
+    pruner.bind(two_dense([FIRST, SECOND]))
+    expected = 0.2 * (np.linalg.norm(FIRST, axis=1).sum() + np.linalg.norm(SECOND, axis=1).sum())
+    assert pruner.penalty_value() == pytest.approx(expected, rel=1e-5)
+
+
+def test_admm_initial_state_and_dual_update():
+    model = two_dense([FIRST, SECOND])
+    pruner = ADMMPruning(0.5, "unstructured", rho=0.5, rho_growth=2.0, rho_max=1.5,
+                         edge_layer_sparsity=None)
+    pruner.bind(model)
+    binding = pruner.binding
+    rates = [p.rate for p in binding.plans]
+    np.testing.assert_array_equal(binding.z[0].numpy(),
+                                  structures.project(FIRST, "unstructured", rates[0]))
+    np.testing.assert_array_equal(binding.u[0].numpy(), 0.0)
+
+    w1 = FIRST + 0.25
+    model.get_layer("first").kernel.assign(w1)
+    pruner.update()
+    z1 = structures.project(w1, "unstructured", rates[0])
+    np.testing.assert_allclose(binding.z[0].numpy(), z1)
+    np.testing.assert_allclose(binding.u[0].numpy(), w1 - z1)
+    assert float(binding.rho.numpy()) == pytest.approx(1.0)
+
+    w2 = FIRST - 0.5
+    model.get_layer("first").kernel.assign(w2)
+    pruner.update()
+    z2 = structures.project(w2 + (w1 - z1), "unstructured", rates[0])
+    np.testing.assert_allclose(binding.z[0].numpy(), z2, rtol=1e-6)
+    np.testing.assert_allclose(binding.u[0].numpy(), (w1 - z1) + w2 - z2, rtol=1e-6, atol=1e-7)
+    assert float(binding.rho.numpy()) == pytest.approx(1.5)  # capped at rho_max
+
+    penalty = 0.5 * 1.5 * sum(
+        np.sum((p.weight.variable.numpy() - z.numpy() + u.numpy()) ** 2)
+        for p, z, u in zip(binding.plans, binding.z, binding.u))
+    assert pruner.penalty_value() == pytest.approx(penalty, rel=1e-5)
+    residual = np.sqrt(sum(np.sum((p.weight.variable.numpy() - z.numpy()) ** 2)
+                           for p, z in zip(binding.plans, binding.z)))
+    assert pruner.residual_history[-1] == pytest.approx(residual, rel=1e-5)
+
+
+def test_admm_update_function():
+    w = np.array([3.0, -1.0, 0.5, 2.0], np.float32)
+    u = np.array([0.0, 2.0, 0.0, -0.5], np.float32)
+    z, new_u = admm_update(w, u, lambda v: structures.project(v, "unstructured", 0.5))
+    np.testing.assert_array_equal(z, [3.0, 0.0, 0.0, 1.5])
+    np.testing.assert_array_equal(new_u, [0.0, 1.0, 0.5, 0.0])
+
+
+def test_hard_prune_reaches_exact_layer_rates():
+    pruner = StaticRegularization(0.5, penalty=1e-3, edge_layer_sparsity=None)
+    pruner.bind(two_dense([FIRST + 0.01, SECOND + 0.01]))
+    pruner.hard_prune()
+    assert pruner.binding.sparsities() == {"first": 0.5, "second": 0.5}
+    assert pruner.penalty_value() == 0.0
+
+
+@pytest.mark.parametrize("structure", ["unstructured", "filter", "channel", "column", "kernel",
+                                       "block:2x3", "2:4", "pattern"])
+@pytest.mark.parametrize("shape,depthwise", [((3, 3, 4, 6), False), ((3, 3, 4, 2), True),
+                                             ((8, 6), False)])
+def test_tf_group_norms_match_numpy_definition(structure, shape, depthwise):
+    structure_obj = structures.get_structure(structure)
+    try:
+        structure_obj.validate(shape, depthwise)
+    except ValueError:
+        pytest.skip("structure does not apply to this kernel")
+    weight = PrunableWeight(path="w", layer=None, variable=tf.Variable(
+        np.random.default_rng(0).normal(size=shape).astype(np.float32)),
+        kind="depthwise_conv2d" if depthwise else ("dense" if len(shape) == 2 else "conv2d"))
+    norms = GroupNorms(LayerPlan(weight=weight, structure=structure_obj, rate=0.5))
+    computed = np.ravel(norms.norms(weight.variable).numpy())
+    if norms.elementwise:
+        np.testing.assert_allclose(computed, np.abs(weight.variable.numpy()).ravel(), rtol=1e-6)
+    else:
+        expected = structures.group_norms(weight.variable.numpy(), structure_obj, depthwise)
+        np.testing.assert_allclose(computed, expected, rtol=1e-5)
+    assert norms.norms(weight.variable).shape == norms.alpha_shape()
+
+
+def test_nested_functional_submodel_is_pruned_by_path_and_stripped():
+    inner = keras.Sequential([keras.layers.Dense(6, input_shape=(4,), name="inner_dense")],
+                             name="block")
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(3, name="head")(inner(inputs))
+    model = keras.Model(inputs, outputs)
+    pruner = StaticRegularization(0.5, penalty=1e-3, edge_layer_sparsity=None,
+                                  layer_sparsity={"block/inner_dense": 0.75})
+    pruner.bind(model)
+    assert [p.weight.path for p in pruner.binding.plans] == ["block/inner_dense", "head"]
+    pruner.hard_prune()
+    stripped = pruner.strip(model)
+    inner_kernel = stripped.get_layer("block").get_layer("inner_dense").kernel.numpy()
+    assert np.mean(inner_kernel == 0) == 0.75
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(stripped(x).numpy(), model(x).numpy(), rtol=1e-6)

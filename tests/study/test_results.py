@@ -1,0 +1,120 @@
+"""Study results: schema validation and mean / spread over seeds on hand-made entries."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from mcmia_tf.study import preset
+from mcmia_tf.study import render_markdown
+from mcmia_tf.study import StageRunner
+from mcmia_tf.study import validate_results
+from mcmia_tf.study import without_wall_times
+from mcmia_tf.study import results as results_lib
+
+
+def _entry(name, test_accuracy, tpr, epsilon=None, sparsity=0.0):
+    attack = {"balanced_accuracy": 0.5 + tpr, "auc": 0.5 + tpr, "advantage": tpr,
+              "tpr_at_fpr": {"0.01": 2 * tpr, "0.001": tpr, "0": 0.0}}
+    return {
+        "name": name, "config": {"method": name}, "train_accuracy": 1.0,
+        "test_accuracy": test_accuracy, "sparsity": sparsity,
+        "compression_rate": 1.0 / (1.0 - sparsity), "epsilon": epsilon,
+        "attacks": {"loss": attack}, "strongest_attack": "loss",
+        "tflite": {"sizes": {"int8": {"bytes": 100, "zipped_bytes": 90}},
+                   "int8_accuracy": test_accuracy, "agreement": 1.0, "deployed_format": "int8",
+                   "deployed_strongest_attack": "loss", "deployed_tpr_at_0.1pct_fpr": tpr},
+        "layers": [{"path": "fc1", "sparsity": sparsity}],
+        "roc": {"attack": "loss", "fpr": [0.0, 1.0], "tpr": [0.0, 1.0]},
+        "wall_time": {"train": 1.0, "audit": 2.0, "export": 3.0},
+    }
+
+
+class _Dataset:
+    name = "digits"
+
+
+def test_mean_and_spread_over_seeds():
+    config = preset("quick", methods=("baseline", "dp"), seeds=(0, 1))
+    per_seed = {0: {"baseline": _entry("baseline", 0.90, 0.10),
+                    "dp": _entry("dp", 0.70, 0.01, epsilon=8.0)},
+                1: {"baseline": _entry("baseline", 0.80, 0.30),
+                    "dp": _entry("dp", 0.74, 0.03, epsilon=8.0)}}
+    results = results_lib.study_results(config, _Dataset(), per_seed)
+    validate_results(results)
+    baseline = results["methods"][0]
+    assert baseline["test_accuracy"] == pytest.approx(0.85)
+    assert results["spread"]["baseline"]["test_accuracy"] == pytest.approx(0.05)
+    assert baseline["attacks"]["loss"]["tpr_at_fpr"]["0.001"] == pytest.approx(0.20)
+    assert results["spread"]["baseline"]["attacks"]["loss"]["tpr_at_fpr"]["0.001"] == \
+        pytest.approx(np.std([0.1, 0.3]))
+    assert results["methods"][1]["epsilon"] == 8.0
+    assert list(results["per_seed"]) == ["0", "1"]
+    text = render_markdown(results)
+    assert "85.00% ± 5.00" in text  # mean ± spread in the paper's table
+
+
+def test_validation_lists_every_problem():
+    results = {"study": {}, "dataset": "digits", "model": "lenet5", "seeds": [0],
+               "per_seed": {}, "methods": [_entry("baseline", 0.9, 0.1),
+                                           _entry("dp", 0.7, 0.01, epsilon=None)]}
+    broken = copy.deepcopy(results)
+    del broken["methods"][0]["tflite"]["agreement"]
+    broken["methods"][0]["attacks"]["loss"]["tpr_at_fpr"].pop("0")
+    with pytest.raises(ValueError) as err:
+        validate_results(broken)
+    text = str(err.value)
+    assert "tflite.agreement missing" in text
+    assert "tpr_at_fpr keys" in text
+    assert "dp: epsilon=None is not a positive number" in text
+
+
+def test_claims_are_reported_whatever_they_say():
+    config = preset("quick", methods=("baseline", "minmax", "mcmia_pruning",
+                                      "mcmia_pruning_minmax"))
+    per_seed = {0: {"baseline": _entry("baseline", 0.9, 0.10),
+                    "minmax": _entry("minmax", 0.9, 0.02),
+                    "mcmia_pruning": _entry("mcmia_pruning", 0.9, 0.05, sparsity=0.95),
+                    "mcmia_pruning_minmax": _entry("mcmia_pruning_minmax", 0.9, 0.04,
+                                                   sparsity=0.95)}}
+    text = render_markdown(results_lib.study_results(config, _Dataset(), per_seed))
+    assert "has the lowest attack accuracy*: does not hold here (lowest: Min-Max" in text
+    assert "below Baseline* (paper: up to 13.6 points): holds, +5.00 points" in text
+    assert "below Min-Max* (paper: up to 10 points): does not hold here, -3.00 points" in text
+
+
+def test_without_wall_times_drops_only_timings():
+    entry = _entry("baseline", 0.9, 0.1)
+    stripped = without_wall_times({"methods": [entry]})
+    assert "wall_time" not in stripped["methods"][0]
+    assert stripped["methods"][0]["test_accuracy"] == 0.9
+
+
+def test_stage_runner_skips_finished_stages(tmp_path):
+    calls = []
+    runner = StageRunner(str(tmp_path), total_stages=2, log=lambda line: None)
+    assert runner.run("a", lambda: calls.append("a") or {"value": 1}) == {"value": 1}
+    again = StageRunner(str(tmp_path), total_stages=2, log=lambda line: None)
+    assert again.run("a", lambda: calls.append("a2") or {"value": 2}) == {"value": 1}
+    assert calls == ["a"]
+    assert not [f for f in (tmp_path / "stages").iterdir() if ".tmp" in f.name]
+
+
+def test_stage_runner_leaves_nothing_when_a_stage_fails(tmp_path):
+    runner = StageRunner(str(tmp_path), log=lambda line: None)
+
+    def failing():
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        runner.run("b", failing)
+    assert not runner.is_done("b")
+
+
+def test_study_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="Invalid value for argument `methods`"):
+        preset("quick", methods=("baseline", "svm"))
+    with pytest.raises(ValueError, match="num_reference_models"):
+        preset("quick", num_reference_models=1)
+    with pytest.raises(ValueError, match="Invalid value for argument `preset`"):
+        preset("huge")
