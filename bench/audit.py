@@ -13,8 +13,8 @@ Rows: one per attack, with `auc`, `balanced_accuracy`, `advantage`,
 uses, when they were not cached) and the target's `train_accuracy` and
 `test_accuracy`. Models are cached in `--cache_dir`, so an interrupted run resumes.
 
-    python -m bench.audit --output_json=/tmp/audit.json           # Fashion-MNIST
-    python -m bench.audit --quick --output_json=/tmp/audit.json   # digits, a few minutes
+    python -m bench.audit --output_json=audit.json           # Fashion-MNIST
+    python -m bench.audit --quick --output_json=audit.json   # digits, a few minutes
 """
 
 import json

@@ -18,8 +18,8 @@ One row per (method, sparsity): `method`, `train_accuracy`, `test_accuracy`,
 then `<attack>/<metric>` keys for every attack. Models and audit caches live in
 `--cache_dir`, so an interrupted run resumes.
 
-    python -m bench.defenses --quick --output_json=/tmp/defenses_quick.json  # digits, minutes
-    python -m bench.defenses --output_json=/tmp/defenses.json                # hours on 2 cores
+    python -m bench.defenses --quick --output_json=defenses_quick.json  # digits, minutes
+    python -m bench.defenses --output_json=defenses.json                # hours on 2 cores
 """
 
 import json

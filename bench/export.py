@@ -19,8 +19,8 @@ with `--num_reference_models` reference models trained by the dense recipe on
 random halves of the candidates (shared by every target, so the numbers differ only
 by the target). Rows with mode `keras` audit the Keras model for comparison.
 
-    python -m bench.export --quick --output_json=/tmp/export.json
-    python -m bench.export --output_json=/tmp/export.json \
+    python -m bench.export --quick --output_json=export.json
+    python -m bench.export --output_json=export.json \
         [--dense_model=... --pruned_model=... --split=split.json]
 """
 

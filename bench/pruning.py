@@ -21,8 +21,8 @@ the test set.
 by its epochs; `cpu_seconds_per_epoch` is the CPU time of this process over the same
 span, which other processes sharing the machine disturb less.
 
-    python -m bench.pruning --output_json=/tmp/pruning.json          # Fashion-MNIST
-    python -m bench.pruning --quick --output_json=/tmp/pruning.json  # digits, ~minutes
+    python -m bench.pruning --output_json=pruning.json          # Fashion-MNIST
+    python -m bench.pruning --quick --output_json=pruning.json  # digits, ~minutes
 """
 
 import json
