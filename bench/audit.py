@@ -17,7 +17,6 @@ uses, when they were not cached) and the target's `train_accuracy` and
     python -m bench.audit --quick --output_json=audit.json   # digits, a few minutes
 """
 
-import json
 import os
 import tempfile
 import time
@@ -27,6 +26,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from bench import output
 from mcmia_tf.audit import AuditConfig
 from mcmia_tf.audit import run_audit
 from mcmia_tf.audit import StandardTrainingRecipe
@@ -158,11 +158,7 @@ def markdown_table(rows: List[Dict]) -> str:
 def main(argv):
     del argv
     rows = run()
-    print(markdown_table(rows))
-    if _OUTPUT_JSON.value:
-        with open(_OUTPUT_JSON.value, "w") as f:
-            json.dump(rows, f, indent=1)
-        print(f"wrote {_OUTPUT_JSON.value}")
+    output.emit(rows, markdown_table(rows), _OUTPUT_JSON.value)
 
 
 if __name__ == "__main__":

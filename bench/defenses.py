@@ -32,6 +32,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from bench import output
 from mcmia_tf.audit import AuditConfig
 from mcmia_tf.audit import run_audit
 from mcmia_tf.compat import keras
@@ -241,13 +242,7 @@ def claims(rows: List[Dict]) -> List[str]:
 def main(argv):
     del argv
     rows = run()
-    print(markdown_table(rows))
-    for line in claims(rows):
-        print(line)
-    if _OUTPUT_JSON.value:
-        with open(_OUTPUT_JSON.value, "w") as f:
-            json.dump(rows, f, indent=1)
-        print(f"wrote {_OUTPUT_JSON.value}")
+    output.emit(rows, markdown_table(rows), _OUTPUT_JSON.value, notes=claims(rows))
 
 
 if __name__ == "__main__":

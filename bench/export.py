@@ -24,8 +24,6 @@ by the target). Rows with mode `keras` audit the Keras model for comparison.
         [--dense_model=... --pruned_model=... --split=split.json]
 """
 
-import json
-import os
 import tempfile
 import time
 from typing import Dict, List, Optional
@@ -34,6 +32,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from bench import output
 from mcmia_tf.audit import AuditConfig, KerasPredictor, StandardTrainingRecipe, run_audit
 from mcmia_tf.compat import keras
 from mcmia_tf.data import MembershipSplit, load_dataset
@@ -243,14 +242,9 @@ def main(argv):
     del argv
     start = time.time()
     rows = run()
-    print(markdown_table(rows))
-    for name, value in targets(rows).items():
-        print(f"{name}: {value}")
-    print(f"total {time.time() - start:.0f} s")
-    if _OUTPUT_JSON.value:
-        os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT_JSON.value)), exist_ok=True)
-        with open(_OUTPUT_JSON.value, "w") as f:
-            json.dump(rows, f, indent=2)
+    notes = [f"{name}: {value}" for name, value in targets(rows).items()]
+    notes.append(f"total {time.time() - start:.0f} s")
+    output.emit(rows, markdown_table(rows), _OUTPUT_JSON.value, notes=notes)
 
 
 if __name__ == "__main__":

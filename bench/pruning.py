@@ -25,7 +25,6 @@ span, which other processes sharing the machine disturb less.
     python -m bench.pruning --quick --output_json=pruning.json  # digits, ~minutes
 """
 
-import json
 import time
 from typing import Dict, List, Tuple
 
@@ -34,6 +33,7 @@ from absl import flags
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
+from bench import output
 from mcmia_tf import pruning
 from mcmia_tf.compat import keras
 from mcmia_tf.data import load_dataset
@@ -206,10 +206,7 @@ def markdown_table(rows: List[Dict]) -> str:
 def main(argv):
     del argv
     rows = run()
-    print(markdown_table(rows))
-    if _OUTPUT_JSON.value:
-        with open(_OUTPUT_JSON.value, "w") as f:
-            json.dump(rows, f, indent=2)
+    output.emit(rows, markdown_table(rows), _OUTPUT_JSON.value)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ the project without touching the pinned stack, e.g.
     PYTHONPATH=/opt/tfp08:/opt/tfp08_deps python -m bench.tf_privacy_mia ...
 """
 
-import json
 import sys
 from typing import Dict, List
 
@@ -26,6 +25,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from bench import output
 from mcmia_tf.audit import metrics as metrics_lib
 
 _PREDICTIONS = flags.DEFINE_string("predictions", None, "predictions.npz of an audit.")
@@ -112,11 +112,7 @@ def markdown_table(rows: List[Dict]) -> str:
 def main(argv):
     del argv
     rows = run(_PREDICTIONS.value, _SEED.value)
-    print(markdown_table(rows))
-    if _OUTPUT_JSON.value:
-        with open(_OUTPUT_JSON.value, "w") as f:
-            json.dump(rows, f, indent=1)
-        print(f"wrote {_OUTPUT_JSON.value}")
+    output.emit(rows, markdown_table(rows), _OUTPUT_JSON.value)
 
 
 if __name__ == "__main__":
