@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import time
-import zlib
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -61,21 +60,13 @@ class _SeedStudy:
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
     def stage(self, name: str, fn):
-        """Runs `fn` as a resumable stage, from a random state that depends only on its name.
+        """Runs `fn` as a resumable stage of this seed.
 
-        Some random ops cannot take a seed argument (tensorflow-privacy's DP noise), so
-        TensorFlow's global seed is set at the start of every computed stage: a stage
-        then gives the same result whether the stages before it ran in this process
-        or were loaded from disk by a resumed run.
+        Every training inside a stage fixes TensorFlow's seed from its own model seed
+        (`Recipe.fit`, the reference-model cache), so a stage gives the same result
+        whether the stages before it ran in this process or were loaded from disk.
         """
-        full_name = f"seed{self.seed}_{name}"
-
-        def seeded():
-            keras.utils.set_random_seed((self.seed * 1_000_003 + zlib.crc32(full_name.encode()))
-                                        % 2**31)
-            return fn()
-
-        return self.runner.run(full_name, seeded)
+        return self.runner.run(f"seed{self.seed}_{name}", fn)
 
     def model_path(self, method: str) -> str:
         return os.path.join(self.directory, "models", method, "model.keras")
