@@ -1,172 +1,144 @@
 r"""Defence benchmark: every recipe trained, then audited with the full attack suite.
 
-Fashion-MNIST, LeNet-5 (20-50-500), `--num_members` (10,000) random training
-images as members, as many other images as the audit's non-members, `--num_reference`
-(10,000) further images as the defender's reference set D' (min-max game only)
-and a shadow pool of twice the members. Each method of `--methods` trains its
-target with `mcmia_tf.privacy.Recipe`, then `mcmia_tf.audit.run_audit` attacks
+The benchmark is a study (`mcmia_tf.study.run_study`) read as one flat row per
+(method, sparsity), so the study and this table come from the same models:
+`python -m pipelines.study --preset=paper --output_dir=DIR` followed by
+`python -m bench.defenses --output_dir=DIR` trains nothing twice.
+
+Default setting: the study's `paper` preset, Fashion-MNIST, LeNet-5 (20-50-500),
+10,000 members, as many non-members, 5,000 further images as the defender's
+reference set D' (min-max game only), the rest as the attacker's shadow pool.
+Every method trains its target with `mcmia_tf.privacy.Recipe`; the audit attacks
 it with the metric attacks (global and class-conditional thresholds), the Shokri
-shadow-model attack and LiRA (online and offline, `--num_reference_models` K = 16),
-all of whose shadow / reference models are retrained with the SAME recipe (same
+shadow-model attack and LiRA (online and offline, K = 16 reference models), all
+of whose shadow / reference models are retrained with the SAME recipe (same
 pruning, same min-max game against the same D', same DP noise). Pruning methods
-run once per entry of `--sparsities`.
+run once per entry of `--sparsities`: the preset's sparsity in `--output_dir`,
+any other in `--output_dir/sparsity_<s>` (same seed, hence the same split).
 
 One row per (method, sparsity): `method`, `train_accuracy`, `test_accuracy`,
 `sparsity`, `compression_rate`, `epsilon`, `strongest_attack` (highest TPR at
-0.1% FPR, ties by AUC), its `balanced_accuracy`, `auc`, `tpr_at_0.1pct_fpr`, and
-`seconds` (target training + audit, including the shadow / reference models);
-then `<attack>/<metric>` keys for every attack. Models and audit caches live in
-`--cache_dir`, so an interrupted run resumes.
+0.1% FPR, ties by AUC), its `balanced_accuracy`, `auc`, `tpr_at_0.1pct_fpr`,
+`seconds` (target training + audit, including the shadow / reference models),
+`max_balanced_accuracy` (any attack; the papers' "attack accuracy"), then
+`<attack>/<metric>` keys for every attack.
 
-    python -m bench.defenses --quick --output_json=defenses_quick.json  # digits, minutes
-    python -m bench.defenses --output_json=defenses.json                # hours on 2 cores
+    python -m bench.defenses --quick --output_dir=runs/defenses_quick   # digits, minutes
+    python -m bench.defenses --output_dir=runs/paper                    # hours on 2 cores
 """
 
-import json
+import dataclasses
 import os
 import tempfile
-import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from absl import app
 from absl import flags
-import numpy as np
 
 from bench import output
-from mcmia_tf.audit import AuditConfig
-from mcmia_tf.audit import run_audit
-from mcmia_tf.compat import keras
-from mcmia_tf.data import load_dataset
-from mcmia_tf.data import MembershipSplit
-from mcmia_tf.privacy import DPConfig
 from mcmia_tf.privacy import METHODS
-from mcmia_tf.privacy import MinMaxConfig
 from mcmia_tf.privacy import PruningConfig
-from mcmia_tf.privacy import Recipe
 from mcmia_tf.privacy import RecipeConfig
 from mcmia_tf.privacy import TrainingConfig
+from mcmia_tf.study import preset
+from mcmia_tf.study import run_study
+from mcmia_tf.study import StudyConfig
 
 _QUICK = flags.DEFINE_bool("quick", False, "digits, a small MLP, 300 members.")
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Where to write the JSON rows.")
-_CACHE_DIR = flags.DEFINE_string("cache_dir", None, "Resumable model cache (default: temp).")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None,
+                                  "Study folder, resumed if it exists (default: temp).")
 _METHODS = flags.DEFINE_list("methods", list(METHODS), "Recipes to benchmark.")
-_SPARSITIES = flags.DEFINE_list("sparsities", ["0.95"], "Targets of the pruning methods.")
-_NUM_MEMBERS = flags.DEFINE_integer("num_members", None, "Members (10,000; 300 quick).")
-_NUM_REFERENCE = flags.DEFINE_integer("num_reference", None, "D' size (10,000; 300 quick).")
-_NUM_REFERENCE_MODELS = flags.DEFINE_integer("num_reference_models", 16, "LiRA models K.")
-_NUM_SHADOW_MODELS = flags.DEFINE_integer("num_shadow_models", 2, "Shadow models N.")
-_EPOCHS = flags.DEFINE_integer("epochs", 30, "Total epochs of every recipe.")
-_REGULARIZATION_EPOCHS = flags.DEFINE_integer("regularization_epochs", 10,
-                                              "Pruning: epochs with the penalty / ramp.")
-_RETRAIN_EPOCHS = flags.DEFINE_integer("retrain_epochs", 10, "Pruning: masked retraining.")
-_NOISE_MULTIPLIER = flags.DEFINE_float("noise_multiplier", 1.1, "DP-SGD sigma.")
-_NUM_MICROBATCHES = flags.DEFINE_integer("num_microbatches", 16, "DP microbatches.")
+_SPARSITIES = flags.DEFINE_list("sparsities", None,
+                                "Targets of the pruning methods (default: the preset's).")
+_NUM_REFERENCE_MODELS = flags.DEFINE_integer("num_reference_models", None,
+                                             "LiRA models K (16).")
+_NUM_SHADOW_MODELS = flags.DEFINE_integer("num_shadow_models", None, "Shadow models N.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the split, models and attacks.")
 
+# digits, an MLP that overfits 300 members within seconds; K = 16 and the same
+# 10 dense / 10 penalty / 10 masked-retraining epochs as the full benchmark.
+_QUICK_SETTING = dict(
+    dataset="digits", num_members=300, num_reference=300, num_shadow_pool=600,
+    num_reference_models=16, num_shadow_models=2,
+    training=TrainingConfig(model="mlp", epochs=30, batch_size=32, learning_rate=5e-3,
+                            model_kwargs={"hidden_units": [128]}),
+    pruning=PruningConfig(target_sparsity=0.95, regularization_epochs=10, retrain_epochs=10),
+)
+# The methods of the seed paper's table, whose claims `claims` checks.
+_SEED_TABLE_METHODS = ("baseline", "minmax", "mcmia_pruning", "mcmia_pruning_minmax")
+_PRUNING_METHODS = tuple(m for m in METHODS if RecipeConfig(m).uses("pruning"))
 
-def _setting():
+
+def _base_config() -> StudyConfig:
+    overrides = {k: v for k, v in (("num_reference_models", _NUM_REFERENCE_MODELS.value),
+                                   ("num_shadow_models", _NUM_SHADOW_MODELS.value))
+                 if v is not None}
+    overrides["seeds"] = (_SEED.value,)
     if _QUICK.value:
-        dataset = load_dataset("digits")
-        members, reference = 300, 300
-        training = TrainingConfig(model="mlp", epochs=_EPOCHS.value, batch_size=32,
-                                  learning_rate=5e-3, model_kwargs={"hidden_units": [128]})
-    else:
-        dataset = load_dataset("fashion_mnist")
-        members, reference = 10_000, 10_000
-        training = TrainingConfig(model="lenet5", epochs=_EPOCHS.value, batch_size=128,
-                                  learning_rate=1e-3)
-    members = _NUM_MEMBERS.value or members
-    reference = _NUM_REFERENCE.value or reference
-    split = MembershipSplit.create(dataset_name=dataset.name, num_examples=len(dataset.x_train),
-                                   num_members=members, num_reference=reference,
-                                   num_shadow_pool=2 * members, seed=_SEED.value)
-    return dataset, split, training
+        return preset("quick", **{**_QUICK_SETTING, **overrides})
+    return preset("paper", **overrides)
 
 
-def _configs(training: TrainingConfig):
-    """(label, RecipeConfig) for every requested method and sparsity."""
-    num_microbatches = _NUM_MICROBATCHES.value
-    if training.batch_size % num_microbatches:
-        num_microbatches = np.gcd(training.batch_size, num_microbatches).item()
-    dp = DPConfig(noise_multiplier=_NOISE_MULTIPLIER.value, num_microbatches=num_microbatches)
-    for method in _METHODS.value:
-        if method not in METHODS:
-            raise app.UsageError(f"Unknown method {method!r}; expected one of {METHODS}.")
-        sparsities = _SPARSITIES.value if RecipeConfig(method).uses("pruning") else [None]
-        for sparsity in sparsities:
-            pruning = PruningConfig() if sparsity is None else PruningConfig(
-                target_sparsity=float(sparsity),
-                regularization_epochs=_REGULARIZATION_EPOCHS.value,
-                retrain_epochs=_RETRAIN_EPOCHS.value)
-            label = method if sparsity is None else f"{method}@{sparsity}"
-            yield label, RecipeConfig(method, training=training, dp=dp, minmax=MinMaxConfig(),
-                                      pruning=pruning)
+def study_configs(base: StudyConfig, methods: Sequence[str],
+                  sparsities: Optional[Sequence[float]], output_dir: str):
+    """(folder, StudyConfig) of every study the benchmark needs.
+
+    The preset's sparsity runs every method in `output_dir`; each other sparsity
+    runs the pruning methods only, in its own folder (same seed and split).
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise app.UsageError(f"Invalid value for flag `--methods`. Expected names among "
+                             f"{METHODS}. Received: {list(methods)}")
+    sparsities = [base.sparsity] if not sparsities else [float(s) for s in sparsities]
+    studies = []
+    for sparsity in sparsities:
+        pruning = dataclasses.replace(base.pruning, target_sparsity=sparsity)
+        if sparsity == base.sparsity:
+            folder, chosen = output_dir, list(methods)
+        else:
+            folder = os.path.join(output_dir, f"sparsity_{sparsity:g}")
+            chosen = [m for m in methods if m in _PRUNING_METHODS]
+        if chosen:
+            studies.append((folder, dataclasses.replace(base, methods=tuple(chosen),
+                                                        pruning=pruning)))
+    return studies
 
 
-def _accuracy(model, x, y) -> float:
-    return float(np.mean(model.predict(x, batch_size=1024, verbose=0).argmax(axis=1) == y))
-
-
-def _train_target(recipe: Recipe, x, y, folder: str, seed: int):
-    """Trains (or reloads) the target; returns the model and its training facts."""
-    model_path = os.path.join(folder, "target.keras")
-    facts_path = os.path.join(folder, "target.json")
-    if os.path.exists(model_path) and os.path.exists(facts_path):
-        with open(facts_path) as f:
-            return keras.models.load_model(model_path, compile=False), json.load(f)
-    result = recipe.fit(x, y, seed=seed)
-    facts = {"sparsity": result.sparsity, "compression_rate": result.compression_rate,
-             "epsilon": result.epsilon, "training_seconds": result.seconds}
-    result.model.save(model_path)
-    with open(facts_path, "w") as f:
-        json.dump(facts, f)
-    return result.model, facts
+def rows_from_results(results: Dict) -> List[Dict]:
+    """The benchmark's flat rows from a study's `results.json` content."""
+    rows = []
+    for entry in results["methods"]:
+        method = entry["name"]
+        label = (f"{method}@{results['target_sparsity']:g}" if method in _PRUNING_METHODS
+                 else method)
+        attacks = entry["attacks"]
+        strongest = attacks[entry["strongest_attack"]]
+        row = {"method": label, "train_accuracy": entry["train_accuracy"],
+               "test_accuracy": entry["test_accuracy"], "sparsity": entry["sparsity"],
+               "compression_rate": entry["compression_rate"], "epsilon": entry["epsilon"],
+               "strongest_attack": entry["strongest_attack"],
+               "balanced_accuracy": strongest["balanced_accuracy"], "auc": strongest["auc"],
+               "tpr_at_0.1pct_fpr": strongest["tpr_at_fpr"]["0.001"],
+               # Target training + audit (with the shadow / reference models), not export.
+               "seconds": entry["wall_time"]["train"] + entry["wall_time"]["audit"],
+               "max_balanced_accuracy": max(a["balanced_accuracy"] for a in attacks.values())}
+        for name, metrics in attacks.items():
+            for key in ("balanced_accuracy", "auc", "advantage"):
+                row[f"{name}/{key}"] = metrics[key]
+            for fpr, tpr in metrics["tpr_at_fpr"].items():
+                row[f"{name}/tpr_at_fpr_{fpr}"] = tpr
+        rows.append(row)
+    return rows
 
 
 def run() -> List[Dict]:
-    dataset, split, training = _setting()
-    cache_dir = _CACHE_DIR.value or tempfile.mkdtemp(prefix="bench_defenses_")
-    x_members, y_members = split.take("members", dataset.x_train, dataset.y_train)
-    reference = split.take("reference", dataset.x_train, dataset.y_train)
-    audit_config = AuditConfig(num_reference_models=_NUM_REFERENCE_MODELS.value,
-                               num_shadow_models=_NUM_SHADOW_MODELS.value, seed=_SEED.value)
-    print(f"{dataset.name}, {training.model}: split {split}", flush=True)
+    output_dir = _OUTPUT_DIR.value or tempfile.mkdtemp(prefix="bench_defenses_")
     rows = []
-    for label, config in _configs(training):
-        folder = os.path.join(cache_dir, label.replace("@", "_"))
-        os.makedirs(folder, exist_ok=True)
-        recipe = Recipe(config, dataset.input_shape, dataset.num_classes,
-                        reference_data=reference if config.uses("minmax") else None)
-        # The target's seed differs from every reference model's seed.
-        target, facts = _train_target(recipe, x_members, y_members, folder,
-                                      seed=_SEED.value + 10_000)
-        audit_start = time.time()
-        train_accuracy = _accuracy(target, x_members, y_members)
-        test_accuracy = _accuracy(target, dataset.x_test, dataset.y_test)
-        print(f"[{label}] train {train_accuracy:.4f} test {test_accuracy:.4f} sparsity "
-              f"{facts['sparsity']:.4f} epsilon {facts['epsilon']}", flush=True)
-        report = run_audit(target, dataset.x_train, dataset.y_train, split, recipe,
-                           audit_config, cache_dir=os.path.join(folder, "audit"),
-                           target_facts={"method": label, "test_accuracy": test_accuracy},
-                           verbose=1)
-        strongest = report.strongest
-        row = {"method": label, "train_accuracy": train_accuracy,
-               "test_accuracy": test_accuracy, "sparsity": facts["sparsity"],
-               "compression_rate": facts["compression_rate"], "epsilon": facts["epsilon"],
-               "strongest_attack": strongest.name,
-               "balanced_accuracy": strongest.metrics.balanced_accuracy,
-               "auc": strongest.metrics.auc,
-               "tpr_at_0.1pct_fpr": strongest.metrics.tpr_at_fpr["0.1pct"],
-               # Target training (as first measured, also when reloaded) + audit.
-               "seconds": facts["training_seconds"] + time.time() - audit_start,
-               "max_balanced_accuracy": max(a.metrics.balanced_accuracy
-                                            for a in report.attacks)}
-        for attack in report.attacks:
-            for key, value in attack.summary_row().items():
-                if key not in ("attack", "seconds", "threshold_accuracy"):
-                    row[f"{attack.name}/{key}"] = value
-        rows.append(row)
-        print(markdown_table(rows[-1:]), flush=True)
+    for folder, config in study_configs(_base_config(), _METHODS.value, _SPARSITIES.value,
+                                        output_dir):
+        rows += rows_from_results(run_study(config, folder))
     return rows
 
 
@@ -200,29 +172,41 @@ def claims(rows: List[Dict]) -> List[str]:
     for r in rows:
         by_method.setdefault(r["method"].split("@")[0], []).append(r)
     lines = []
-    if all(m in by_method for m in ("baseline", "minmax", "mcmia_pruning",
-                                    "mcmia_pruning_minmax")):
-        acc = {m: min(r["max_balanced_accuracy"] for r in rs) for m, rs in by_method.items()}
+    if all(m in by_method for m in _SEED_TABLE_METHODS):
+        # The seed's claims compare its own table's four methods (no DP, no tfmot).
+        acc = {m: min(r["max_balanced_accuracy"] for r in by_method[m])
+               for m in _SEED_TABLE_METHODS}
         lowest = min(acc, key=acc.get)
         verdict = "holds" if lowest == "mcmia_pruning_minmax" else "NOT observed"
         lines += [
-            f"lowest attack accuracy: {lowest} ({_pct(acc[lowest])}); seed claim "
+            f"lowest attack accuracy of the seed's four methods: {lowest} "
+            f"({_pct(acc[lowest])}); seed claim "
             f"'mcmia_pruning_minmax is lowest': {verdict}",
             f"mcmia_pruning attack accuracy {_pct(acc['mcmia_pruning'])} vs baseline "
             f"{_pct(acc['baseline'])}: {100 * (acc['baseline'] - acc['mcmia_pruning']):+.2f} "
             "points below (paper: up to 13.6)",
             f"mcmia_pruning attack accuracy vs minmax {_pct(acc['minmax'])}: "
             f"{100 * (acc['minmax'] - acc['mcmia_pruning']):+.2f} points below (paper: up to 10)"]
-    baseline = by_label.get("baseline")
+    baseline, dp = by_label.get("baseline"), by_label.get("dp")
     for label, row in by_label.items():
-        if not label.startswith("mcmia_pruning_minmax@") or baseline is None:
+        if not label.startswith("mcmia_pruning_minmax@"):
             continue
-        ratio = row["tpr_at_0.1pct_fpr"] / max(baseline["tpr_at_0.1pct_fpr"], 1e-12)
-        accuracy_change = 100 * (row["test_accuracy"] - baseline["test_accuracy"])
-        lines.append(
-            f"{label}: TPR@0.1%FPR {_pct(row['tpr_at_0.1pct_fpr'])} = {ratio:.2f} x baseline "
-            f"(target <= 0.2), test accuracy {accuracy_change:+.2f} points vs baseline "
-            f"(target >= -1), compression {row['compression_rate']:.1f}x (target >= 20x)")
+        if baseline is not None:
+            ratio = row["tpr_at_0.1pct_fpr"] / max(baseline["tpr_at_0.1pct_fpr"], 1e-12)
+            accuracy_change = 100 * (row["test_accuracy"] - baseline["test_accuracy"])
+            lines.append(
+                f"{label}: TPR@0.1%FPR {_pct(row['tpr_at_0.1pct_fpr'])} = {ratio:.2f} x "
+                f"baseline (target <= 0.2), test accuracy {accuracy_change:+.2f} points vs "
+                f"baseline (target >= -1), compression {row['compression_rate']:.1f}x "
+                "(target >= 20x)")
+        if dp is not None:
+            gap = 100 * (row["test_accuracy"] - dp["test_accuracy"])
+            matched = "matched" if abs(gap) <= 1 else "NOT matched"
+            below = "below" if row["tpr_at_0.1pct_fpr"] < dp["tpr_at_0.1pct_fpr"] else "NOT below"
+            lines.append(
+                f"{label} vs dp: TPR@0.1%FPR {_pct(row['tpr_at_0.1pct_fpr'])} vs "
+                f"{_pct(dp['tpr_at_0.1pct_fpr'])} ({below}); test accuracy {gap:+.2f} points "
+                f"(accuracy {matched}: the target compares at equal accuracy, within 1 point)")
     for label, row in by_label.items():
         if not label.startswith("mcmia_pruning"):
             continue

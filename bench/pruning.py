@@ -9,7 +9,9 @@ dense checkpoint (`--pretrain_epochs` of Adam) and gets the SAME budget of
   masked retraining for the rest (`mcmia_tf.pruning`);
 * tfmot: `prune_low_magnitude` with `PolynomialDecay` from 0 to the target over the
   same first `--prune_at` epochs, then fine-tuning with frozen masks (unstructured
-  only: tfmot has no filter pruning);
+  only: tfmot has no filter pruning), each layer to the rate our pruners plan for
+  it (`prune_low_magnitude_planned`); `tfmot_uniform`: the same with every layer
+  at the target, tfmot's default allocation;
 * dense: the checkpoint trained `--epochs` more epochs without pruning, the
   reference for accuracy and for the per-epoch cost of a plain `fit`.
 
@@ -47,7 +49,8 @@ _EPOCHS = flags.DEFINE_integer("epochs", 10, "Epoch budget of every method after
 _PRUNE_AT = flags.DEFINE_integer("prune_at", 6, "Epoch of the hard prune (end of the ramp).")
 _SPARSITIES = flags.DEFINE_list("sparsities", ["0.90", "0.95", "0.98"], "Target sparsities.")
 _STRUCTURES = flags.DEFINE_list("structures", ["unstructured", "filter"], "Structures.")
-_METHODS = flags.DEFINE_list("methods", ["reweighted", "admm", "static_l1", "tfmot"],
+_METHODS = flags.DEFINE_list("methods", ["reweighted", "admm", "static_l1", "tfmot",
+                                          "tfmot_uniform"],
                              "Compression methods.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size (32 with --quick unless set).")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
@@ -65,6 +68,10 @@ _NUM_VALIDATION = flags.DEFINE_integer("num_validation", 5_000,
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the data draw and of the initialisation.")
 
 _LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+# "tfmot": the per-layer rates our pruners plan (first / last layer capped at 80%), so
+# the rows compare methods, not allocations; "tfmot_uniform": tfmot's default, every
+# layer at the target.
+_TFMOT_EDGE_LAYER_SPARSITY = {"tfmot": 0.8, "tfmot_uniform": None}
 
 
 def _compile(model: keras.Model) -> keras.Model:
@@ -127,13 +134,17 @@ def _pruner(method: str, structure: str, sparsity: float):
     raise ValueError(f"Invalid value for flag `methods`. Unknown method: {method!r}")
 
 
-def _tfmot_run(model, x, y, sparsity: float):
+def _tfmot_run(model, x, y, sparsity: float, edge_layer_sparsity):
     steps_per_epoch = int(np.ceil(len(x) / _batch_size()))
     end_step = _PRUNE_AT.value * steps_per_epoch
-    schedule = tfmot.sparsity.keras.PolynomialDecay(
-        initial_sparsity=0.0, final_sparsity=sparsity, begin_step=0, end_step=end_step,
-        frequency=max(1, steps_per_epoch // 4))
-    wrapped = _compile(tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule))
+
+    def ramp_to(rate):
+        return tfmot.sparsity.keras.PolynomialDecay(
+            initial_sparsity=0.0, final_sparsity=rate, begin_step=0, end_step=end_step,
+            frequency=max(1, steps_per_epoch // 4))
+
+    wrapped = _compile(pruning.prune_low_magnitude_planned(
+        model, sparsity, ramp_to, edge_layer_sparsity=edge_layer_sparsity))
     seconds = _timed_fit(wrapped, x, y, [tfmot.sparsity.keras.UpdatePruningStep()])
     return tfmot.sparsity.keras.strip_pruning(wrapped), seconds
 
@@ -173,10 +184,11 @@ def run() -> List[Dict]:
         for target in [float(s) for s in _SPARSITIES.value]:
             for method in _METHODS.value:
                 keras.utils.set_random_seed(_SEED.value)
-                if method == "tfmot":
+                if method in _TFMOT_EDGE_LAYER_SPARSITY:
                     if structure != "unstructured":
                         continue  # tfmot prunes magnitudes only.
-                    pruned, seconds = _tfmot_run(from_checkpoint(), x, y, target)
+                    pruned, seconds = _tfmot_run(from_checkpoint(), x, y, target,
+                                                 _TFMOT_EDGE_LAYER_SPARSITY[method])
                 else:
                     model = _compile(from_checkpoint())
                     pruner = _pruner(method, structure, target)

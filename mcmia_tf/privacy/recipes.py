@@ -26,7 +26,11 @@ What each method runs, with E = `training.epochs`, R =
 * mcmia_pruning_minmax: the same phases, every one of them a min-max game.
 * tfmot_magnitude: E - R - T dense epochs, then tfmot's `prune_low_magnitude`
   with a `PolynomialDecay` ramp from 0 to the target over R epochs and T
-  epochs at the target (the peer method, tfmot's recommended recipe).
+  epochs at the target (the peer method, tfmot's recommended recipe). Each
+  layer ramps to the rate MCMIA pruning gives it (`mcmia_tf.pruning.plan_layers`:
+  `layer_sparsity`, the `edge_layer_sparsity` cap), so the two methods are
+  compared on the same per-layer allocation and differ only in how they choose
+  and train the zeros.
 """
 
 import dataclasses
@@ -320,7 +324,19 @@ class Recipe:
             num_microbatches=num_microbatches)
         return model, privacy
 
+    def _tfmot_schedule(self, rate: float, steps_per_epoch: int):
+        """tfmot's schedule to `rate`: a ramp over R epochs (or constant), one update per epoch."""
+        sparsity, settings = tfmot.sparsity.keras, self.config.pruning
+        if settings.regularization_epochs:
+            # The ramp ends on an update step, so the masks reach exactly the target.
+            return sparsity.PolynomialDecay(
+                initial_sparsity=0.0, final_sparsity=rate, begin_step=0,
+                end_step=settings.regularization_epochs * steps_per_epoch,
+                frequency=steps_per_epoch)
+        return sparsity.ConstantSparsity(rate, begin_step=0, frequency=steps_per_epoch)
+
     def _fit_tfmot(self, x, y, seed, history, fit_kwargs) -> keras.Model:
+        from mcmia_tf.pruning import prune_low_magnitude_planned  # pylint: disable=g-import-not-at-top
         training, settings = self.config.training, self.config.pruning
         classifier = self._classifier(seed)
         classifier.compile(self._adam(), _LOSS, metrics=["accuracy"])
@@ -329,19 +345,13 @@ class Recipe:
         if pretrain:
             _merge(history, classifier.fit(data, epochs=pretrain, **fit_kwargs).history)
         steps_per_epoch = int(np.ceil(len(x) / training.batch_size))
-        sparsity = tfmot.sparsity.keras
-        if settings.regularization_epochs:
-            # One mask update per epoch; the ramp ends on an update step, so the
-            # masks reach exactly the target.
-            schedule = sparsity.PolynomialDecay(
-                initial_sparsity=0.0, final_sparsity=settings.target_sparsity, begin_step=0,
-                end_step=settings.regularization_epochs * steps_per_epoch,
-                frequency=steps_per_epoch)
-        else:
-            schedule = sparsity.ConstantSparsity(settings.target_sparsity, begin_step=0,
-                                                 frequency=steps_per_epoch)
-        pruned = sparsity.prune_low_magnitude(classifier, pruning_schedule=schedule)
+        pruned = prune_low_magnitude_planned(
+            classifier, settings.target_sparsity,
+            lambda rate: self._tfmot_schedule(rate, steps_per_epoch),
+            layer_sparsity=settings.layer_sparsity,
+            edge_layer_sparsity=settings.edge_layer_sparsity)
         pruned.compile(self._adam(), _LOSS, metrics=["accuracy"])
+        sparsity = tfmot.sparsity.keras
         kwargs = dict(fit_kwargs, callbacks=list(fit_kwargs["callbacks"])
                       + [sparsity.UpdatePruningStep()])
         _merge(history, pruned.fit(data, initial_epoch=pretrain, epochs=training.epochs,

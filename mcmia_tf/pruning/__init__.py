@@ -7,6 +7,7 @@ masked retraining; `strip` returns a plain model with exact zeros.
 
 from mcmia_tf.pruning.admm import ADMMPruning
 from mcmia_tf.pruning.callbacks import PruningCallback
+from mcmia_tf.pruning.magnitude import prune_low_magnitude_planned
 from mcmia_tf.pruning.pruner import DynamicRegularizationPruning
 from mcmia_tf.pruning.quantization import prune_preserving_quantization
 from mcmia_tf.pruning.quantization import quantization_scope
@@ -41,6 +42,7 @@ __all__ = [
     "group_norms",
     "plan_layers",
     "project",
+    "prune_low_magnitude_planned",
     "prune_preserving_quantization",
     "pruning_scope",
     "quantization_scope",

@@ -82,6 +82,28 @@ def test_admm_solver_reaches_the_per_layer_rates(split_data):
     assert result.sparsity == pytest.approx(0.8, abs=2e-3)
 
 
+def test_tfmot_magnitude_uses_the_mcmia_per_layer_allocation(split_data):
+    """The peer and MCMIA pruning zero the same number of weights in every layer."""
+    (x, y), _, digits = split_data
+    pruning = PruningConfig(target_sparsity=0.75, regularization_epochs=1, retrain_epochs=1,
+                            edge_layer_sparsity=0.5)
+    zeros = {}
+    for method in ("tfmot_magnitude", "mcmia_pruning"):
+        config = RecipeConfig(method, training=_TINY, pruning=pruning)
+        result = Recipe(config, digits.input_shape, digits.num_classes).fit(x, y, seed=0)
+        kernels = {layer.name: layer.kernel.numpy() for layer in result.model.layers
+                   if hasattr(layer, "kernel")}
+        zeros[method] = {name: int(np.sum(k == 0)) for name, k in kernels.items()}
+        assert result.sparsity == pytest.approx(0.75, abs=2e-3)
+    sizes = {name: k.size for name, k in kernels.items()}
+    first, *_, last = sizes
+    # The edge layers are capped at 50%; the middle one takes the rest of the 75%.
+    assert zeros["tfmot_magnitude"][first] == round(0.5 * sizes[first])
+    assert zeros["tfmot_magnitude"][last] == round(0.5 * sizes[last])
+    for name in sizes:
+        assert abs(zeros["tfmot_magnitude"][name] - zeros["mcmia_pruning"][name]) <= 1, name
+
+
 def test_dp_target_epsilon_sets_the_noise(split_data):
     (x, y), _, digits = split_data
     config = RecipeConfig("dp", training=TrainingConfig(model="mlp", width=0.25, epochs=1,
