@@ -78,9 +78,23 @@ def test_claims_are_reported_whatever_they_say():
                     "mcmia_pruning_minmax": _entry("mcmia_pruning_minmax", 0.9, 0.04,
                                                    sparsity=0.95)}}
     text = render_markdown(results_lib.study_results(config, _Dataset(), per_seed))
-    assert "has the lowest attack accuracy*: does not hold here (lowest: Min-Max" in text
+    assert ("has the lowest attack accuracy*: does not hold here (MCMIA-Pruning & Min-Max: "
+            "54.00%; lowest of the others: Min-Max, 52.00%)") in text
     assert "below Baseline* (paper: up to 13.6 points): holds, +5.00 points" in text
     assert "below Min-Max* (paper: up to 10 points): does not hold here, -3.00 points" in text
+
+
+def test_an_equal_attack_accuracy_is_a_tie_not_a_win():
+    config = preset("quick", methods=("baseline", "mcmia_pruning_minmax", "tfmot_magnitude"))
+    per_seed = {0: {"baseline": _entry("baseline", 0.9, 0.10),
+                    "mcmia_pruning_minmax": _entry("mcmia_pruning_minmax", 0.9, 0.04,
+                                                   sparsity=0.95),
+                    "tfmot_magnitude": _entry("tfmot_magnitude", 0.9, 0.04, sparsity=0.95)}}
+    # 0.536 computed two ways: float rounding must not decide the claim.
+    per_seed[0]["mcmia_pruning_minmax"]["attacks"]["loss"]["balanced_accuracy"] = 0.5359999999999999
+    per_seed[0]["tfmot_magnitude"]["attacks"]["loss"]["balanced_accuracy"] = 0.536
+    text = render_markdown(results_lib.study_results(config, _Dataset(), per_seed))
+    assert "has the lowest attack accuracy*: tied with tfmot magnitude" in text
 
 
 def test_without_wall_times_drops_only_timings():
