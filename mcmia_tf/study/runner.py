@@ -6,10 +6,11 @@ training is seeded (weights, data order, attack head, inclusion masks), so a
 resumed study ends with the same `results.json` as an uninterrupted one; only
 the wall times differ.
 
-Reference-model training, the bulk of the cost, can be spread over workers
-sharing `output_dir`: each runs `run_study(..., shard_index=i, num_shards=n)`,
-which only trains its share of every method's shadow and LiRA models; a final
-run with `num_shards=1` (the merge) finds them cached and does the rest.
+Model training, the bulk of the cost, can be spread over workers sharing
+`output_dir`: each runs `run_study(..., shard_index=i, num_shards=n)`, which
+trains the targets of the methods at positions i, i + n, ... and its share of
+every method's shadow and LiRA models; a final run with `num_shards=1` (the
+merge) finds them all done and runs the audits, exports and report.
 """
 
 import contextlib
@@ -174,7 +175,8 @@ def run_study(config: StudyConfig, output_dir: str, *, shard_index: int = 0,
       output_dir: the study folder (created; reused to resume).
       shard_index: this worker's index when reference-model training is sharded.
       num_shards: number of workers; > 1 only trains this worker's share of the
-        shadow / LiRA models and returns None. Run once more with 1 to merge.
+        targets and of the shadow / LiRA models, and returns None. Run once more
+        with 1 to merge.
       strategy: optional `tf.distribute.Strategy` for training the target models
         (reference models, many small independent trainings, are spread over
         workers with `shard_index` / `num_shards` instead).
@@ -198,7 +200,10 @@ def run_study(config: StudyConfig, output_dir: str, *, shard_index: int = 0,
     start = time.time()
     dataset = load_dataset(config.dataset, idx_dir=config.idx_dir)
     methods = config.methods
-    per_seed_stages = 1 + (len(methods) if num_shards > 1 else 3 * len(methods))
+    # A shard trains the targets of methods shard_index, shard_index + num_shards, ...
+    shard_targets = methods[shard_index::num_shards]
+    per_seed_stages = 1 + (len(methods) + len(shard_targets) if num_shards > 1
+                           else 3 * len(methods))
     runner = StageRunner(output_dir, total_stages=per_seed_stages * len(config.seeds), log=log)
     log(f"study: {config.model} on {config.dataset}, methods {', '.join(methods)}, seeds "
         f"{list(config.seeds)}, K={config.num_reference_models} -> {output_dir}")
@@ -216,6 +221,8 @@ def run_study(config: StudyConfig, output_dir: str, *, shard_index: int = 0,
         study.split = MembershipSplit.load(study.split_path, expected_dataset=dataset.name)
         if num_shards > 1:
             for method in methods:
+                if method in shard_targets:
+                    study.stage(f"train_{method}", lambda m=method: study.train(m))
                 study.stage(f"references_{method}_shard{shard_index}of{num_shards}",
                             lambda m=method: study.train_reference_models(
                                 m, shard_index, num_shards))
@@ -232,7 +239,7 @@ def run_study(config: StudyConfig, output_dir: str, *, shard_index: int = 0,
                            for stage in ("train", "audit", "export")})
         per_seed[seed] = entries
     if num_shards > 1:
-        log(f"shard {shard_index}/{num_shards}: reference models trained in "
+        log(f"shard {shard_index}/{num_shards}: targets and reference models trained in "
             f"{time.time() - start:.0f} s; run again with num_shards=1 to merge")
         return None
     results = results_lib.study_results(config, dataset, per_seed)

@@ -107,6 +107,9 @@ def test_sharded_reference_models_merge_to_the_same_results(reference_run, tmp_p
     lira_outputs = os.path.join(output_dir, "audit_cache", "baseline", "lira")
     assert os.path.isdir(lira_outputs)
     stdout = _run(output_dir)  # the merge
+    # The shards trained the targets too (baseline by shard 0, mcmia_pruning by shard 1).
+    assert "seed0_train_baseline: done earlier" in stdout
+    assert "seed0_train_mcmia_pruning: done earlier" in stdout
     assert without_wall_times(_results(output_dir)) == without_wall_times(
         _results(reference_run[0]))
 
