@@ -148,8 +148,10 @@ PRESETS = {
         dataset="fashion_mnist",
         methods=("baseline", "minmax", "mcmia_pruning", "mcmia_pruning_minmax",
                  "tfmot_magnitude", "dp"),
+        # Shadow pool = 2 x members: each shadow model trains on a random half, as many
+        # examples as the target (Shokri et al. 2017), not on a larger set.
         num_members=10_000, num_reference=5_000,
-        num_shadow_pool=None, num_reference_models=16, num_shadow_models=4,
+        num_shadow_pool=20_000, num_reference_models=16, num_shadow_models=4,
         training=TrainingConfig(model="lenet5", width=1.0, epochs=30, batch_size=128),
         pruning=PruningConfig(target_sparsity=0.95, regularization_epochs=10,
                               retrain_epochs=10),
