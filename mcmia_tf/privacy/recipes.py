@@ -336,7 +336,7 @@ class Recipe:
         return sparsity.ConstantSparsity(rate, begin_step=0, frequency=steps_per_epoch)
 
     def _fit_tfmot(self, x, y, seed, history, fit_kwargs) -> keras.Model:
-        from mcmia_tf.pruning import prune_low_magnitude_planned  # pylint: disable=g-import-not-at-top
+        from mcmia_tf import pruning  # pylint: disable=g-import-not-at-top
         training, settings = self.config.training, self.config.pruning
         classifier = self._classifier(seed)
         classifier.compile(self._adam(), _LOSS, metrics=["accuracy"])
@@ -345,7 +345,7 @@ class Recipe:
         if pretrain:
             _merge(history, classifier.fit(data, epochs=pretrain, **fit_kwargs).history)
         steps_per_epoch = int(np.ceil(len(x) / training.batch_size))
-        pruned = prune_low_magnitude_planned(
+        pruned = pruning.prune_low_magnitude_planned(
             classifier, settings.target_sparsity,
             lambda rate: self._tfmot_schedule(rate, steps_per_epoch),
             layer_sparsity=settings.layer_sparsity,
