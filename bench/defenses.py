@@ -19,7 +19,8 @@ any other in `--output_dir/sparsity_<s>` (same seed, hence the same split).
 One row per (method, sparsity): `method`, `train_accuracy`, `test_accuracy`,
 `sparsity`, `compression_rate`, `epsilon`, `strongest_attack` (highest TPR at
 0.1% FPR, ties by AUC), its `balanced_accuracy`, `auc`, `tpr_at_0.1pct_fpr`,
-`seconds` (target training + audit, including the shadow / reference models),
+`seconds` (the study's train + audit stages of the method: the shadow / reference
+models count when the audit trained them, not when sharded workers did),
 `max_balanced_accuracy` (any attack; the papers' "attack accuracy"), then
 `<attack>/<metric>` keys for every attack.
 
@@ -122,7 +123,7 @@ def rows_from_results(results: Dict) -> List[Dict]:
                "strongest_attack": entry["strongest_attack"],
                "balanced_accuracy": strongest["balanced_accuracy"], "auc": strongest["auc"],
                "tpr_at_0.1pct_fpr": strongest["tpr_at_fpr"]["0.001"],
-               # Target training + audit (with the shadow / reference models), not export.
+               # The train and audit stages (reference models included unless sharded).
                "seconds": entry["wall_time"]["train"] + entry["wall_time"]["audit"],
                "max_balanced_accuracy": max(a["balanced_accuracy"] for a in attacks.values())}
         for name, metrics in attacks.items():
