@@ -185,12 +185,16 @@ def _plot_frontier(entries: List[Mapping], path: str) -> None:
     figure, axis = plt.subplots(figsize=(6.0, 4.5))
     for e in entries:
         tpr = e["attacks"][e["strongest_attack"]]["tpr_at_fpr"]["0.001"]
-        axis.scatter([100 * tpr], [100 * e["test_accuracy"]], s=20 * e["compression_rate"], alpha=0.7, label=f"{_label(e['name'])} ({e['compression_rate']:.0f}x)")
+        axis.scatter([100 * tpr], [100 * e["test_accuracy"]], s=20 * e["compression_rate"],
+                     alpha=0.7, label=f"{_label(e['name'])} ({e['compression_rate']:.0f}x)")
     axis.set_xlabel("TPR at 0.1% FPR of the strongest attack (%)  ← more private")
     axis.set_ylabel("test accuracy (%)")
-    axis.set_title("privacy-utility-compression frontier (marker area ~ compression)")
+    axis.set_title("privacy-utility-compression frontier\n(marker area ~ compression)", fontsize=10)
     axis.grid(True, alpha=0.3)
-    axis.legend(fontsize=7)
+    axis.margins(0.15)  # room for the largest markers
+    legend = axis.legend(fontsize=7, loc="best")
+    for handle in legend.legend_handles:
+        handle.set_sizes([30])  # the plot shows compression; the legend names it
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
