@@ -7,9 +7,10 @@
         --num_reference_models=16 --output_dir=DIR
 
 Flags given on the command line override the preset's values. Rerunning the
-same command resumes an interrupted study. Reference-model training can be
-sharded: run `--shard_index=i --num_shards=n` on n workers sharing
-`--output_dir`, then once more without them to merge and finish.
+same command resumes an interrupted study. Training (targets, shadow and
+reference models) can be sharded: run `--shard_index=i --num_shards=n` on n
+workers sharing `--output_dir`, then once more without them to merge and finish
+(audits, exports, report).
 """
 
 import dataclasses
@@ -45,8 +46,8 @@ _STRATEGY = flags.DEFINE_enum("strategy", "default",
                               "tf.distribute strategy for training.")
 _LOGICAL_CPUS = flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical "
                                      "devices (for --strategy=mirrored on a CPU host).")
-_SHARD_INDEX = flags.DEFINE_integer("shard_index", 0, "This worker's reference-model shard.")
-_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Workers sharing reference-model training.")
+_SHARD_INDEX = flags.DEFINE_integer("shard_index", 0, "This worker's training shard.")
+_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Workers sharing the model training.")
 
 flags.mark_flag_as_required("output_dir")
 
