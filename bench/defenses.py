@@ -50,7 +50,8 @@ _QUICK = flags.DEFINE_bool("quick", False, "digits, a small MLP, 300 members.")
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Where to write the JSON rows.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None,
                                   "Study folder, resumed if it exists (default: temp).")
-_METHODS = flags.DEFINE_list("methods", list(METHODS), "Recipes to benchmark.")
+_METHODS = flags.DEFINE_list("methods", None, "Recipes to benchmark (default: the preset's, "
+                              "in its order, so the benchmark resumes a study of that preset).")
 _SPARSITIES = flags.DEFINE_list("sparsities", None,
                                 "Targets of the pruning methods (default: the preset's).")
 _NUM_REFERENCE_MODELS = flags.DEFINE_integer("num_reference_models", None,
@@ -137,9 +138,10 @@ def rows_from_results(results: Dict) -> List[Dict]:
 
 def run() -> List[Dict]:
     output_dir = _OUTPUT_DIR.value or tempfile.mkdtemp(prefix="bench_defenses_")
+    base = _base_config()
     rows = []
-    for folder, config in study_configs(_base_config(), _METHODS.value, _SPARSITIES.value,
-                                        output_dir):
+    for folder, config in study_configs(base, _METHODS.value or list(base.methods),
+                                        _SPARSITIES.value, output_dir):
         rows += rows_from_results(run_study(config, folder))
     return rows
 
