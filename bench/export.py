@@ -76,17 +76,20 @@ def _recipe(dataset) -> StandardTrainingRecipe:
                                   batch_size=32 if _QUICK.value else 128)
 
 
-def _prune(dense: keras.Model, x, y, sparsity: float, structure: str, recipe):
-    """Prunes a copy of `dense`; returns (model, description of the method)."""
-    model = keras.models.clone_model(dense)
-    model.set_weights(dense.get_weights())
+def _compiled(model: keras.Model) -> keras.Model:
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _prune(dense: keras.Model, x, y, sparsity: float, structure: str, recipe):
+    """Prunes a copy of `dense`; returns (model, description of the method)."""
     try:
         from mcmia_tf import pruning  # pylint: disable=g-import-not-at-top
     except ImportError:
         pruning = None
     if pruning is not None:
+        model = _compiled(pruning.make_prunable(dense))  # A copy with mask constraints.
         # Filters: the same rate in every layer, so that "50% of the filters" holds layer
         # by layer. Unstructured: the pruner spreads the budget (edge layers pruned less).
         uniform = (lambda layer: sparsity) if structure == "filter" else None
@@ -99,10 +102,11 @@ def _prune(dense: keras.Model, x, y, sparsity: float, structure: str, recipe):
     if structure != "unstructured":
         raise RuntimeError("Filter pruning needs mcmia_tf.pruning.")
     import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
+    model = keras.models.clone_model(dense)
+    model.set_weights(dense.get_weights())
     schedule = tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=1)
-    wrapped = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
-    wrapped.compile(optimizer=keras.optimizers.Adam(1e-3),
-                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    wrapped = _compiled(tfmot.sparsity.keras.prune_low_magnitude(model,
+                                                                 pruning_schedule=schedule))
     wrapped.fit(x, y, epochs=_PRUNE_EPOCHS.value, batch_size=recipe.batch_size, verbose=0,
                 callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     return tfmot.sparsity.keras.strip_pruning(wrapped), f"tfmot magnitude {sparsity:g}"

@@ -190,7 +190,7 @@ def run() -> List[Dict]:
                     pruned, seconds = _tfmot_run(from_checkpoint(), x, y, target,
                                                  _TFMOT_EDGE_LAYER_SPARSITY[method])
                 else:
-                    model = _compile(from_checkpoint())
+                    model = _compile(pruning.make_prunable(from_checkpoint()))
                     pruner = _pruner(method, structure, target)
                     seconds = _timed_fit(model, x, y, pruner.callbacks())
                     pruned = pruner.strip(model)

@@ -22,6 +22,14 @@ Two tapes over disjoint weights and two optimizers, as in Keras' GAN examples.
 The classifier is called in training mode exactly once per step: tfmot's
 `PruneLowMagnitude` increments its pruning step on every training-mode call,
 so pruning schedules count optimizer steps, not forward passes.
+
+Under a `tf.distribute` strategy with R replicas each replica sees B/R members
+and draws its own reference batch (so the head sees R reference batches per
+step), and the optimizers SUM the replicas' gradients.
+Every objective is therefore divided by R before differentiation (the task loss
+through `tf.nn.compute_average_loss` over the global batch, the classifier's own
+losses through `tf.nn.scale_regularization_loss`), so one step follows the same
+gradient as on one device; the reported metrics are the unscaled values.
 """
 
 import math
@@ -55,6 +63,11 @@ class _ReferenceStream:
         self.iterator = iterator
         self.size = size
         self.batch_size = batch_size
+
+
+def _num_replicas() -> float:
+    """R, the replicas whose gradients an optimizer step sums (1 without a strategy)."""
+    return float(tf.distribute.get_replica_context().num_replicas_in_sync)
 
 
 def _check_non_negative_float(value, argument: str) -> float:
@@ -237,6 +250,18 @@ class MinMaxModel(keras.Model):
     def _head_inputs(self, logits, labels):
         return [logits, tf.one_hot(labels, self.num_classes)]
 
+    def _mean_task_loss(self, y, logits, sample_weight):
+        """sum_i w_i l_i / n over this replica's n examples (Keras' default reduction).
+
+        Computed from per-example losses because a `Loss` object refuses its own
+        batch reduction inside a custom `train_step` under a `tf.distribute` strategy.
+        """
+        loss = self.task_loss
+        per_example = loss.call(y, logits) if isinstance(loss, keras.losses.Loss) else loss(
+            y, logits)
+        return tf.nn.compute_average_loss(per_example, sample_weight=sample_weight,
+                                          global_batch_size=tf.shape(per_example)[0])
+
     def _attack_step(self, member_inputs):
         """One ascent step of the attack head; returns (gain, balanced accuracy)."""
         x_ref, y_ref = next(self._reference.iterator)
@@ -250,7 +275,9 @@ class MinMaxModel(keras.Model):
             attack_loss = -gain
             if self.attack_head.losses:
                 attack_loss += tf.add_n(self.attack_head.losses)
-        self.attack_optimizer.minimize(attack_loss, self.attack_head.trainable_variables,
+            # Replicas' gradients are summed: each contributes 1/R of the mean.
+            scaled_attack_loss = attack_loss / _num_replicas()
+        self.attack_optimizer.minimize(scaled_attack_loss, self.attack_head.trainable_variables,
                                        tape=tape)
         accuracy = 0.5 * (tf.reduce_mean(tf.cast(h_member > 0.5, tf.float32))
                           + tf.reduce_mean(tf.cast(h_reference <= 0.5, tf.float32)))
@@ -274,16 +301,17 @@ class MinMaxModel(keras.Model):
         # Min over f: the only training-mode call of the classifier in this step.
         with tf.GradientTape() as tape:
             logits = self.classifier(x, training=True)
-            task_loss = self.task_loss(y, logits, sample_weight=sample_weight)
+            task_loss = self._mean_task_loss(y, logits, sample_weight)
             h_member = self.attack_head(self._head_inputs(logits, labels), training=False)
             if self.privacy_gain == "log":
                 privacy = tf.reduce_mean(tf.math.log(tf.clip_by_value(h_member, _EPSILON, 1.0)))
             else:
                 privacy = tf.reduce_mean(h_member - 0.5)
             privacy_loss = self.privacy_weight * privacy
-            objective = task_loss + privacy_loss
+            # Replicas' gradients are summed: each contributes 1/R of the mean.
+            objective = (task_loss + privacy_loss) / _num_replicas()
             if self.classifier.losses:
-                objective += tf.add_n(self.classifier.losses)
+                objective += tf.nn.scale_regularization_loss(tf.add_n(self.classifier.losses))
         self.optimizer.minimize(objective, self.classifier.trainable_variables, tape=tape)
 
         self._loss_tracker.update_state(task_loss)
@@ -296,7 +324,7 @@ class MinMaxModel(keras.Model):
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         logits = self.classifier(x, training=False)
-        self._loss_tracker.update_state(self.task_loss(y, logits, sample_weight=sample_weight))
+        self._loss_tracker.update_state(self._mean_task_loss(y, logits, sample_weight))
         self._accuracy.update_state(tf.reshape(y, [-1]), logits, sample_weight=sample_weight)
         return {m.name: m.result() for m in (self._loss_tracker, self._accuracy)}
 

@@ -282,6 +282,11 @@ class Recipe:
         """baseline, minmax, mcmia_pruning, mcmia_pruning_minmax."""
         training = self.config.training
         classifier = self._classifier(seed)
+        if self.config.uses("pruning"):
+            from mcmia_tf import pruning  # pylint: disable=g-import-not-at-top
+            # Mask constraints are given when the layers are built, in the caller's
+            # strategy scope, so they hold on every replica (masks.py).
+            classifier = pruning.make_prunable(classifier)
         model = self._trainable(classifier, seed)
         data = _batches(x, y, training.batch_size, seed)
         pretrain = self.config.pretrain_epochs

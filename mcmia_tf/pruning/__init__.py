@@ -2,12 +2,17 @@
 
 Reweighted group regularization (the core method), ADMM and static L1 / group
 lasso, each as callbacks for a plain `model.fit`: regularize -> hard prune ->
-masked retraining; `strip` returns a plain model with exact zeros.
+masked retraining; `strip` returns a plain model with exact zeros. The masks
+are kernel constraints that `make_prunable` gives the model's layers, so they
+hold on every `tf.distribute` strategy.
 """
 
 from mcmia_tf.pruning.admm import ADMMPruning
 from mcmia_tf.pruning.callbacks import PruningCallback
 from mcmia_tf.pruning.magnitude import prune_low_magnitude_planned
+from mcmia_tf.pruning.masks import make_prunable
+from mcmia_tf.pruning.masks import PruningMask
+from mcmia_tf.pruning.masks import strip_masks
 from mcmia_tf.pruning.pruner import DynamicRegularizationPruning
 from mcmia_tf.pruning.quantization import prune_preserving_quantization
 from mcmia_tf.pruning.quantization import quantization_scope
@@ -33,6 +38,7 @@ __all__ = [
     "LayerSparsity",
     "OneShotAfter",
     "PruningCallback",
+    "PruningMask",
     "ReweightedPruning",
     "STRUCTURE_NAMES",
     "SparsityReport",
@@ -40,6 +46,7 @@ __all__ = [
     "find_prunable_weights",
     "get_structure",
     "group_norms",
+    "make_prunable",
     "plan_layers",
     "project",
     "prune_low_magnitude_planned",
@@ -47,4 +54,5 @@ __all__ = [
     "pruning_scope",
     "quantization_scope",
     "sparsity_report",
+    "strip_masks",
 ]

@@ -4,8 +4,9 @@
 static-regularization pruners: it plans the layers (structure and rate), adds the
 method's penalty to the model's loss, runs the method's state updates on a clock
 (epochs or steps), projects every layer to its rate at `prune_at`, and keeps the
-pruned weights exactly zero afterwards (`masks.py`). Subclasses only say what the
-penalty is and how their state evolves.
+pruned weights exactly zero afterwards through the `PruningMask` constraints that
+`make_prunable` gives the model's kernels (`masks.py`). Subclasses only say what
+the penalty is and how their state evolves.
 
 The penalty reaches the loss through `target.add_loss(callable)`, where `target` is
 `model.pruning_target` if the model given to `fit` has one, else the model itself.
@@ -32,15 +33,29 @@ __all__ = ["DynamicRegularizationPruning", "PruningBinding", "UNITS"]
 UNITS = ("epoch", "step")
 
 
+def _mask_variable(plan: registry.LayerPlan) -> tf.Variable:
+    """The mask variable of a planned kernel, from its `PruningMask` constraint."""
+    constraint = masks_lib.pruning_mask_of(plan.weight.variable)
+    if constraint is None:
+        raise ValueError(
+            f"Layer `{plan.weight.path}` has no `PruningMask` constraint on its kernel, so "
+            "its pruned weights would not stay zero. Build the model with "
+            "`model = mcmia_tf.pruning.make_prunable(model)` before `compile` (inside "
+            "`strategy.scope()` when training with a tf.distribute strategy; for a "
+            "MinMaxModel, on the classifier before wrapping it).")
+    # A model reloaded from a file has its constraint but no mask yet.
+    return constraint.build(plan.weight.variable)
+
+
 class PruningBinding:
     """The state a pruner keeps for the one model it currently prunes."""
 
     def __init__(self, target: keras.Model, plans: List[registry.LayerPlan]):
         self.target = target
         self.plans = plans
-        self.masks = [tf.Variable(tf.ones(p.weight.shape, p.weight.variable.dtype),
-                                  trainable=False, name=f"mask/{p.weight.path}")
-                      for p in plans]
+        self.masks = [_mask_variable(p) for p in plans]
+        for mask in self.masks:  # A previous pruner may have left masks behind.
+            mask.assign(tf.ones_like(mask))
         # True while the penalty is part of the loss (read inside the traced step).
         self.regularizing = tf.Variable(True, trainable=False, name="regularizing")
         self.pruned = False
@@ -162,8 +177,6 @@ class DynamicRegularizationPruning(abc.ABC):
         self._init_state(binding)
         binding.penalty_fn = lambda: self._penalty(binding)
         target.add_loss(binding.loss)
-        for plan, mask in zip(binding.plans, binding.masks):
-            masks_lib.attach_mask(plan.weight.variable, mask)
         self.binding = binding
         return True
 
@@ -210,8 +223,7 @@ class DynamicRegularizationPruning(abc.ABC):
         model has not been hard-pruned yet, the copy is projected to the plan now.
         """
         target = registry.resolve_pruning_target(model)
-        clone = keras.models.clone_model(target)
-        clone.set_weights(target.get_weights())
+        clone = masks_lib.strip_masks(target)
         if self.binding is not None and self.binding.target is target and self.binding.pruned:
             layer_masks = [m.numpy() for m in self.binding.masks]
         else:
@@ -219,7 +231,6 @@ class DynamicRegularizationPruning(abc.ABC):
                            for p in self.plan(target)]
         clone_weights = registry.find_prunable_weights(clone, self.exclude)
         for weight, mask in zip(clone_weights, layer_masks):
-            masks_lib.detach_mask(weight.variable)
             weight.variable.assign(weight.variable.numpy() * mask)
         return clone
 

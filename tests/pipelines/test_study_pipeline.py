@@ -114,13 +114,22 @@ def test_sharded_reference_models_merge_to_the_same_results(reference_run, tmp_p
         _results(reference_run[0]))
 
 
-def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+def test_mirrored_strategy_on_two_logical_cpus_prunes_to_the_target(reference_run, tmp_path):
     output_dir = str(tmp_path / "study")
-    stdout = _run(output_dir, "--strategy=mirrored", "--logical_cpus=2", "--methods=baseline")
+    stdout = _run(output_dir, "--strategy=mirrored", "--logical_cpus=2",
+                  "--methods=mcmia_pruning,mcmia_pruning_minmax")
     assert "MirroredStrategy over 2 replica(s)" in stdout
     results = _results(output_dir)
     validate_results(results)
-    assert results["methods"][0]["test_accuracy"] > 0.5
+    methods = {entry["name"]: entry for entry in results["methods"]}
+    for entry in methods.values():
+        assert entry["sparsity"] == pytest.approx(0.95, abs=0.01)
+    # The same target trained on one device (the reference run): same zeros, and the
+    # same accuracy up to the replicas' float reduction order.
+    single = {e["name"]: e for e in _results(reference_run[0])["methods"]}["mcmia_pruning"]
+    assert methods["mcmia_pruning"]["sparsity"] == single["sparsity"]
+    assert methods["mcmia_pruning"]["test_accuracy"] == pytest.approx(single["test_accuracy"],
+                                                                      abs=0.02)
 
 
 def test_bad_flags_fail_with_a_clear_message(tmp_path):

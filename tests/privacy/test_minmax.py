@@ -14,6 +14,7 @@ from mcmia_tf.data import MembershipSplit
 from mcmia_tf.models import build_model
 from mcmia_tf.privacy.attack_head import build_attack_head
 from mcmia_tf.privacy.minmax import MinMaxModel
+from mcmia_tf.pruning import make_prunable
 from mcmia_tf.pruning import ReweightedPruning
 from mcmia_tf.pruning import sparsity_report
 
@@ -112,7 +113,7 @@ def test_tfmot_wrapper_counts_one_pruning_step_per_optimizer_step(data):
 
 def test_reweighted_pruning_inside_min_max_reaches_exact_sparsity(data):
     x, y, x_ref, y_ref, digits = data
-    classifier = _mlp(digits)
+    classifier = make_prunable(_mlp(digits))
     model = _min_max(classifier, x_ref, y_ref)
     assert model.pruning_target is classifier
     pruner = ReweightedPruning(target_sparsity=0.8, penalty=1e-4, prune_at=2,
@@ -188,3 +189,32 @@ def test_default_game_lowers_the_loss_gap_on_fashion_mnist():
     defended_gap, defended_accuracy = gap_and_accuracy(defended)
     assert defended_gap < baseline_gap, (defended_gap, baseline_gap)
     assert defended_accuracy > baseline_accuracy - 0.02
+
+
+def test_mirrored_game_follows_the_one_device_gradient(data, mirrored_strategy):
+    """Two replicas each see half the batch and their gradients are summed.
+
+    The task loss and the classifier's own losses (here a reweighted pruning
+    penalty) are scaled by 1/R, so with lambda = 0 the classifier takes the
+    one-device steps. Plain SGD shows a wrong scale (Adam would hide it).
+    """
+    x, y, x_ref, y_ref, digits = data
+
+    def train(strategy):
+        with strategy.scope():
+            classifier = make_prunable(_mlp(digits))
+            model = MinMaxModel(classifier, reference_data=(x_ref, y_ref),
+                                reference_batch_size=32, privacy_weight=0.0)
+            model.compile(optimizer=keras.optimizers.SGD(0.1),
+                          attack_optimizer=keras.optimizers.Adam(1e-3), loss=_LOSS)
+        pruner = ReweightedPruning(0.5, penalty=1e-2, form="squared", prune_at=None,
+                                   edge_layer_sparsity=None)
+        history = model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), epochs=2,
+                            verbose=0, callbacks=pruner.callbacks())
+        return classifier.get_weights(), history.history["loss"]
+
+    (on_two, loss_on_two), (on_one, loss_on_one) = (train(mirrored_strategy),
+                                                    train(tf.distribute.get_strategy()))
+    for a, b in zip(on_two, on_one):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(loss_on_two, loss_on_one, rtol=1e-4)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mcmia_tf.audit import TrainingRecipe
+from mcmia_tf.compat import keras
 from mcmia_tf.data import MembershipSplit
 from mcmia_tf.privacy import dp as dp_lib
 from mcmia_tf.privacy.recipe_config import DPConfig
@@ -139,3 +140,19 @@ def test_bad_inputs(split_data):
     with pytest.raises(ValueError, match="unreachable"):
         Recipe(RecipeConfig("dp", training=_TINY, dp=DPConfig(target_epsilon=1e-3)),
                shape, classes).fit(x, y, seed=0)
+
+
+@pytest.mark.parametrize("method", ["mcmia_pruning", "mcmia_pruning_minmax", "tfmot_magnitude"])
+def test_pruning_recipes_reach_the_target_under_mirrored_strategy(split_data, mirrored_strategy,
+                                                                  method):
+    (x, y), reference, digits = split_data
+    recipe = Recipe(_config(method), digits.input_shape, digits.num_classes,
+                    reference_data=reference)
+    with mirrored_strategy.scope():
+        result = recipe.fit(x, y, seed=0)
+    # Every prunable kernel at exactly 75%, as on one device (test_recipe_end_to_end).
+    assert result.sparsity == pytest.approx(0.75, abs=2e-3)
+    for layer in result.model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            assert np.mean(layer.kernel.numpy() == 0) == pytest.approx(0.75, abs=2e-3)
+            assert layer.kernel.constraint is None  # Deployable: no mask left behind.

@@ -6,6 +6,7 @@ import pytest
 from mcmia_tf.compat import keras
 from mcmia_tf.pruning import prune_preserving_quantization
 from mcmia_tf.pruning import ReweightedPruning
+from mcmia_tf.pruning import make_prunable
 from mcmia_tf.pruning import sparsity_report
 from mcmia_tf.pruning.quantization import kernel_zero_masks
 
@@ -23,7 +24,7 @@ def test_quantization_aware_training_preserves_sparsity():
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(64, 8, 8, 1)).astype(np.float32)
     y = rng.integers(0, 3, size=64)
-    model = _model()
+    model = make_prunable(_model())
     pruner = ReweightedPruning(0.75, edge_layer_sparsity=None)
     pruner.bind(model)
     pruner.hard_prune()

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from mcmia_tf.compat import keras
 from mcmia_tf.pruning import ADMMPruning
+from mcmia_tf.pruning import make_prunable
 from mcmia_tf.pruning import ReweightedPruning
 from mcmia_tf.pruning import StaticRegularization
 from mcmia_tf.pruning import structures
@@ -22,7 +23,7 @@ SECOND = np.array([[1.0, -1.0], [0.2, 0.0], [-3.0, 4.0]], np.float32)
 def test_reweighted_l1_alpha_and_penalty_values():
     pruner = ReweightedPruning(0.5, "unstructured", penalty=0.01, epsilon=1e-3,
                                edge_layer_sparsity=None)
-    pruner.bind(two_dense([FIRST, SECOND]))
+    pruner.bind(make_prunable(two_dense([FIRST, SECOND])))
     alphas = [a.numpy() for a in pruner.binding.alphas]
     np.testing.assert_allclose(alphas[0], 1.0 / (np.abs(FIRST) + 1e-3), rtol=1e-6)
     np.testing.assert_allclose(alphas[1], 1.0 / (np.abs(SECOND) + 1e-3), rtol=1e-6)
@@ -32,7 +33,7 @@ def test_reweighted_l1_alpha_and_penalty_values():
 
 def test_reweighted_group_form_uses_filter_norms():
     pruner = ReweightedPruning(0.5, "filter", penalty=0.1, epsilon=0.5, edge_layer_sparsity=None)
-    pruner.bind(two_dense([FIRST, SECOND]))
+    pruner.bind(make_prunable(two_dense([FIRST, SECOND])))
     norms = np.linalg.norm(FIRST, axis=0)  # one group per output neuron
     np.testing.assert_allclose(pruner.binding.alphas[0].numpy(), 1.0 / (norms + 0.5), rtol=1e-5)
     # The output layer's filters are the logits: it is pruned by input neurons.
@@ -45,7 +46,7 @@ def test_reweighted_group_form_uses_filter_norms():
 def test_reweighted_squared_form():
     pruner = ReweightedPruning(0.5, "unstructured", penalty=1.0, form="squared", epsilon=0.25,
                                edge_layer_sparsity=None)
-    pruner.bind(two_dense([FIRST, SECOND]))
+    pruner.bind(make_prunable(two_dense([FIRST, SECOND])))
     np.testing.assert_allclose(pruner.binding.alphas[0].numpy(), 1.0 / (FIRST ** 2 + 0.25),
                                rtol=1e-6)
     expected = sum(np.sum(w ** 2 / (w ** 2 + 0.25)) for w in (FIRST, SECOND))
@@ -53,7 +54,7 @@ def test_reweighted_squared_form():
 
 
 def test_reweight_recomputes_alpha_from_current_weights():
-    model = two_dense([FIRST, SECOND])
+    model = make_prunable(two_dense([FIRST, SECOND]))
     pruner = ReweightedPruning(0.5, penalty=1.0, epsilon=1e-3, reweight_every=2,
                                edge_layer_sparsity=None)
     pruner.bind(model)
@@ -70,13 +71,13 @@ def test_reweight_recomputes_alpha_from_current_weights():
 
 def test_static_group_lasso_value():
     pruner = StaticRegularization(0.5, "channel", penalty=0.2, edge_layer_sparsity=None)
-    pruner.bind(two_dense([FIRST, SECOND]))
+    pruner.bind(make_prunable(two_dense([FIRST, SECOND])))
     expected = 0.2 * (np.linalg.norm(FIRST, axis=1).sum() + np.linalg.norm(SECOND, axis=1).sum())
     assert pruner.penalty_value() == pytest.approx(expected, rel=1e-5)
 
 
 def test_admm_initial_state_and_dual_update():
-    model = two_dense([FIRST, SECOND])
+    model = make_prunable(two_dense([FIRST, SECOND]))
     pruner = ADMMPruning(0.5, "unstructured", rho=0.5, rho_growth=2.0, rho_max=1.5,
                          edge_layer_sparsity=None)
     pruner.bind(model)
@@ -121,7 +122,7 @@ def test_admm_update_function():
 
 def test_hard_prune_reaches_exact_layer_rates():
     pruner = StaticRegularization(0.5, penalty=1e-3, edge_layer_sparsity=None)
-    pruner.bind(two_dense([FIRST + 0.01, SECOND + 0.01]))
+    pruner.bind(make_prunable(two_dense([FIRST + 0.01, SECOND + 0.01])))
     pruner.hard_prune()
     assert pruner.binding.sparsities() == {"first": 0.5, "second": 0.5}
     assert pruner.penalty_value() == 0.0
@@ -155,7 +156,7 @@ def test_nested_functional_submodel_is_pruned_by_path_and_stripped():
                              name="block")
     inputs = keras.Input((4,))
     outputs = keras.layers.Dense(3, name="head")(inner(inputs))
-    model = keras.Model(inputs, outputs)
+    model = make_prunable(keras.Model(inputs, outputs))
     pruner = StaticRegularization(0.5, penalty=1e-3, edge_layer_sparsity=None,
                                   layer_sparsity={"block/inner_dense": 0.75})
     pruner.bind(model)

@@ -7,6 +7,7 @@ import tensorflow as tf
 from mcmia_tf.compat import keras
 from mcmia_tf.models import build_model
 from mcmia_tf.pruning import ADMMPruning
+from mcmia_tf.pruning import make_prunable
 from mcmia_tf.pruning import ReweightedPruning
 from mcmia_tf.pruning import sparsity_report
 from mcmia_tf.pruning import StaticRegularization
@@ -15,7 +16,8 @@ LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def _lenet(digits, width=0.5):
-    return build_model("lenet5", digits.input_shape, digits.num_classes, width=width, seed=0)
+    return make_prunable(build_model("lenet5", digits.input_shape, digits.num_classes,
+                                     width=width, seed=0))
 
 
 def _kernels(model):
@@ -118,8 +120,8 @@ def test_hard_prune_clears_optimizer_moments_of_pruned_weights(digits):
               callbacks=pruner.callbacks())
     pruner.hard_prune(model.optimizer)
     kernel = model.get_layer("fc1").kernel
-    slots = [v for v in model.optimizer.variables
-             if v.name.endswith("/" + kernel._shared_name + ":0")]
+    slots = [v for v in model.optimizer.variables if v.name in ("Adam/m/" + kernel.name,
+                                                                "Adam/v/" + kernel.name)]
     assert len(slots) == 2  # Adam's m and v.
     pruned = kernel.numpy() == 0
     for slot in slots:

@@ -6,6 +6,7 @@ import pytest
 from mcmia_tf.compat import keras
 from mcmia_tf.models import build_model
 from mcmia_tf.pruning import ADMMPruning
+from mcmia_tf.pruning import make_prunable
 from mcmia_tf.pruning import ReweightedPruning
 from mcmia_tf.pruning import sparsity_report
 from mcmia_tf.pruning import StaticRegularization
@@ -22,7 +23,7 @@ SHAPE = (8, 8, 1)
     ("mlp", ADMMPruning, "block:1x4"),
 ])
 def test_zoo_model_prunes_to_target(name, pruner_class, structure):
-    model = build_model(name, SHAPE, 10, width=0.125, seed=0)
+    model = make_prunable(build_model(name, SHAPE, 10, width=0.125, seed=0))
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(16, *SHAPE)).astype(np.float32)
