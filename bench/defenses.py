@@ -17,12 +17,17 @@ run once per entry of `--sparsities`: the preset's sparsity in `--output_dir`,
 any other in `--output_dir/sparsity_<s>` (same seed, hence the same split).
 
 One row per (method, sparsity): `method`, `train_accuracy`, `test_accuracy`,
-`sparsity`, `compression_rate`, `epsilon`, `strongest_attack` (highest TPR at
-0.1% FPR, ties by AUC), its `balanced_accuracy`, `auc`, `tpr_at_0.1pct_fpr`,
-`seconds` (the study's train + audit stages of the method: the shadow / reference
-models count when the audit trained them, not when sharded workers did),
-`max_balanced_accuracy` (any attack; the papers' "attack accuracy"), then
-`<attack>/<metric>` keys for every attack.
+`sparsity`, `compression_rate`, `epsilon`, `strongest_attack` (chosen on a random
+half of the candidates by TPR at 0.1% FPR, measured on the other half),
+`tpr_at_0.1pct_fpr` and `tpr_at_0.1pct_fpr_interval` (its 95% bootstrap interval,
+at `strongest_target_fpr`, coarser than 0.1% only where the candidates cannot
+resolve 0.1%), `auc` / `auc_interval`, `noise_floor` (95th percentile of the best
+attack's TPR under permuted labels), `seconds` (the study's train + audit stages of
+the method: the shadow / reference models count when the audit trained them, not
+when sharded workers did), `max_balanced_accuracy` / `max_balanced_accuracy_interval`
+(any attack; the papers' "attack accuracy"), the canary audit's strongest TPR when
+the study planted canaries, then `<attack>/<metric>` keys for every attack. The
+claim checks are `mcmia_tf.study.claims.check_claims`, the same as `report.md`.
 
     python -m bench.defenses --quick --output_dir=runs/defenses_quick   # digits, minutes
     python -m bench.defenses --output_dir=runs/paper                    # hours on 2 cores
@@ -31,7 +36,7 @@ models count when the audit trained them, not when sharded workers did),
 import dataclasses
 import os
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -44,7 +49,8 @@ from mcmia_tf.privacy import TrainingConfig
 from mcmia_tf.study import preset
 from mcmia_tf.study import run_study
 from mcmia_tf.study import StudyConfig
-from mcmia_tf.study.report import lowest_claim_verdict
+from mcmia_tf.study.claims import attack_accuracy
+from mcmia_tf.study.claims import check_claims
 
 _QUICK = flags.DEFINE_bool("quick", False, "digits, a small MLP, 300 members.")
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Where to write the JSON rows.")
@@ -68,8 +74,6 @@ _QUICK_SETTING = dict(
                             model_kwargs={"hidden_units": [128]}),
     pruning=PruningConfig(target_sparsity=0.95, regularization_epochs=10, retrain_epochs=10),
 )
-# The methods of the seed paper's table, whose claims `claims` checks.
-_SEED_TABLE_METHODS = ("baseline", "minmax", "mcmia_pruning", "mcmia_pruning_minmax")
 _PRUNING_METHODS = tuple(m for m in METHODS if RecipeConfig(m).uses("pruning"))
 
 
@@ -116,17 +120,27 @@ def rows_from_results(results: Dict) -> List[Dict]:
         method = entry["name"]
         label = (f"{method}@{results['target_sparsity']:g}" if method in _PRUNING_METHODS
                  else method)
-        attacks = entry["attacks"]
-        strongest = attacks[entry["strongest_attack"]]
+        attacks, strongest = entry["attacks"], entry["strongest"]
+        accuracy, accuracy_interval = attack_accuracy(entry)
+        floor = entry.get("noise_floor")
+        canary = entry.get("canary")
         row = {"method": label, "train_accuracy": entry["train_accuracy"],
                "test_accuracy": entry["test_accuracy"], "sparsity": entry["sparsity"],
                "compression_rate": entry["compression_rate"], "epsilon": entry["epsilon"],
-               "strongest_attack": entry["strongest_attack"],
-               "balanced_accuracy": strongest["balanced_accuracy"], "auc": strongest["auc"],
-               "tpr_at_0.1pct_fpr": strongest["tpr_at_fpr"]["0.001"],
+               "strongest_attack": strongest["attack"],
+               "strongest_target_fpr": strongest["target_fpr"],
+               "tpr_at_0.1pct_fpr": strongest["tpr"],
+               "tpr_at_0.1pct_fpr_interval": strongest["tpr_interval"],
+               "auc": strongest["auc"], "auc_interval": strongest["auc_interval"],
+               "noise_floor": None if floor is None else floor["floor"],
+               "canary_tpr": None if canary is None else canary["strongest"]["tpr"],
+               "canary_tpr_interval": (None if canary is None else
+                                       canary["strongest"]["tpr_interval"]),
                # The train and audit stages (reference models included unless sharded).
                "seconds": entry["wall_time"]["train"] + entry["wall_time"]["audit"],
-               "max_balanced_accuracy": max(a["balanced_accuracy"] for a in attacks.values())}
+               "max_balanced_accuracy": accuracy,
+               "max_balanced_accuracy_interval": (None if accuracy_interval is None
+                                                  else list(accuracy_interval))}
         for name, metrics in attacks.items():
             for key in ("balanced_accuracy", "auc", "advantage"):
                 row[f"{name}/{key}"] = metrics[key]
@@ -136,100 +150,59 @@ def rows_from_results(results: Dict) -> List[Dict]:
     return rows
 
 
-def run() -> List[Dict]:
+def run() -> Tuple[List[Dict], List[str]]:
+    """Runs (or reads) every study; returns the rows and the claim checks."""
     output_dir = _OUTPUT_DIR.value or tempfile.mkdtemp(prefix="bench_defenses_")
     base = _base_config()
-    rows = []
+    rows, notes = [], []
     for folder, config in study_configs(base, _METHODS.value or list(base.methods),
                                         _SPARSITIES.value, output_dir):
-        rows += rows_from_results(run_study(config, folder))
-    return rows
+        results = run_study(config, folder)
+        rows += rows_from_results(results)
+        notes += [f"sparsity {results['target_sparsity']:g}:"] + claims(results)
+    return rows, notes
 
 
-def _pct(value: Optional[float]) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
+def _pct(value: Optional[float], interval=None) -> str:
+    if value is None:
+        return "-"
+    text = f"{100 * value:.2f}%"
+    return text if not interval else f"{text} [{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"
 
 
 def markdown_table(rows: List[Dict]) -> str:
     lines = ["| method | train acc | test acc | sparsity | compression | epsilon | strongest "
-             "attack | balanced acc | AUC | TPR@0.1%FPR | best balanced acc (any attack) | "
-             "seconds |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "attack (held-out half) | TPR@0.1%FPR [95%] | floor | best balanced acc [95%] | "
+             "canary TPR [95%] | seconds |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         epsilon = "-" if r["epsilon"] is None else f"{r['epsilon']:.3g}"
+        fpr = "" if r["strongest_target_fpr"] == 0.001 else \
+            f" (at {100 * r['strongest_target_fpr']:g}% FPR)"
         lines.append(
             f"| {r['method']} | {_pct(r['train_accuracy'])} | {_pct(r['test_accuracy'])} | "
             f"{r['sparsity']:.3f} | {r['compression_rate']:.1f}x | {epsilon} | "
-            f"{r['strongest_attack']} | {_pct(r['balanced_accuracy'])} | {r['auc']:.4f} | "
-            f"{_pct(r['tpr_at_0.1pct_fpr'])} | {_pct(r['max_balanced_accuracy'])} | "
-            f"{r['seconds']:.0f} |")
+            f"{r['strongest_attack']} | "
+            f"{_pct(r['tpr_at_0.1pct_fpr'], r['tpr_at_0.1pct_fpr_interval'])}{fpr} | "
+            f"{_pct(r['noise_floor'])} | "
+            f"{_pct(r['max_balanced_accuracy'], r['max_balanced_accuracy_interval'])} | "
+            f"{_pct(r['canary_tpr'], r['canary_tpr_interval'])} | {r['seconds']:.0f} |")
     return "\n".join(lines)
 
 
-def claims(rows: List[Dict]) -> List[str]:
-    """The seed paper's claims and the project's targets, checked on these rows.
+def claims(results: Dict) -> List[str]:
+    """The seed paper's claims and the project's targets on one study's results.
 
-    Attack accuracy is the best balanced accuracy of any attack (the papers'
-    metric); low-FPR leakage is the strongest attack's TPR at 0.1% FPR.
+    The same checks as the study's `report.md` (`mcmia_tf.study.claims`), with
+    intervals: overlapping 95% intervals are "not distinguishable".
     """
-    by_label = {r["method"]: r for r in rows}
-    by_method: Dict[str, List[Dict]] = {}
-    for r in rows:
-        by_method.setdefault(r["method"].split("@")[0], []).append(r)
-    lines = []
-    if all(m in by_method for m in _SEED_TABLE_METHODS):
-        # The seed's claims compare its own table's four methods (no DP, no tfmot).
-        acc = {m: min(r["max_balanced_accuracy"] for r in by_method[m])
-               for m in _SEED_TABLE_METHODS}
-        verdict, runner_up = lowest_claim_verdict(acc)
-        lines += [
-            f"seed claim 'mcmia_pruning_minmax has the lowest attack accuracy of the seed's four "
-            f"methods': {verdict} ({_pct(acc['mcmia_pruning_minmax'])}; lowest of the others: "
-            f"{runner_up}, {_pct(acc[runner_up])})",
-            f"mcmia_pruning attack accuracy {_pct(acc['mcmia_pruning'])} vs baseline "
-            f"{_pct(acc['baseline'])}: {100 * (acc['baseline'] - acc['mcmia_pruning']):+.2f} "
-            "points below (paper: up to 13.6)",
-            f"mcmia_pruning attack accuracy vs minmax {_pct(acc['minmax'])}: "
-            f"{100 * (acc['minmax'] - acc['mcmia_pruning']):+.2f} points below (paper: up to 10)"]
-    baseline, dp = by_label.get("baseline"), by_label.get("dp")
-    for label, row in by_label.items():
-        if not label.startswith("mcmia_pruning_minmax@"):
-            continue
-        if baseline is not None:
-            ratio = row["tpr_at_0.1pct_fpr"] / max(baseline["tpr_at_0.1pct_fpr"], 1e-12)
-            accuracy_change = 100 * (row["test_accuracy"] - baseline["test_accuracy"])
-            lines.append(
-                f"{label}: TPR@0.1%FPR {_pct(row['tpr_at_0.1pct_fpr'])} = {ratio:.2f} x "
-                f"baseline (target <= 0.2), test accuracy {accuracy_change:+.2f} points vs "
-                f"baseline (target >= -1), compression {row['compression_rate']:.1f}x "
-                "(target >= 20x)")
-        if dp is not None:
-            gap = 100 * (row["test_accuracy"] - dp["test_accuracy"])
-            matched = "matched" if abs(gap) <= 1 else "NOT matched"
-            below = "below" if row["tpr_at_0.1pct_fpr"] < dp["tpr_at_0.1pct_fpr"] else "NOT below"
-            lines.append(
-                f"{label} vs dp: TPR@0.1%FPR {_pct(row['tpr_at_0.1pct_fpr'])} vs "
-                f"{_pct(dp['tpr_at_0.1pct_fpr'])} ({below}); test accuracy {gap:+.2f} points "
-                f"(accuracy {matched}: the target compares at equal accuracy, within 1 point)")
-    for label, row in by_label.items():
-        if not label.startswith("mcmia_pruning"):
-            continue
-        peer = by_label.get("tfmot_magnitude@" + label.split("@")[1])
-        if peer is None:
-            continue
-        dominates = (row["test_accuracy"] > peer["test_accuracy"]
-                     and row["tpr_at_0.1pct_fpr"] < peer["tpr_at_0.1pct_fpr"])
-        verdict = "dominates" if dominates else "does NOT dominate"
-        lines.append(
-            f"{label} vs tfmot_magnitude: test accuracy {_pct(row['test_accuracy'])} vs "
-            f"{_pct(peer['test_accuracy'])}, TPR@0.1%FPR {_pct(row['tpr_at_0.1pct_fpr'])} vs "
-            f"{_pct(peer['tpr_at_0.1pct_fpr'])}: {verdict}")
-    return lines or ["(no claim can be checked on these rows)"]
+    lines = check_claims({entry["name"]: entry for entry in results["methods"]})
+    return lines or ["(no claim can be checked on these methods)"]
 
 
 def main(argv):
     del argv
-    rows = run()
-    output.emit(rows, markdown_table(rows), _OUTPUT_JSON.value, notes=claims(rows))
+    rows, notes = run()
+    output.emit(rows, markdown_table(rows), _OUTPUT_JSON.value, notes=notes)
 
 
 if __name__ == "__main__":

@@ -160,12 +160,16 @@ def run() -> List[Dict]:
         attacks=("lira_online",), num_reference_models=num_reference, num_shadow_models=0,
         seed=_SEED.value)
 
-    def leakage(target) -> Optional[float]:
+    def leakage(target) -> Dict:
+        """LiRA's TPR at 0.1% FPR on `target` and its 95% bootstrap interval."""
         if config is None:
-            return None
+            return dict(_NO_LEAKAGE)
         report = run_audit(target, dataset.x_train, dataset.y_train, split, recipe=recipe,
                            config=config, cache_dir=cache_dir, verbose=0)
-        return float(report.attack("lira_online").metrics.tpr_at_fpr[evaluate.LEAKAGE_FPR_KEY])
+        metrics = report.attack("lira_online").metrics
+        interval = metrics.confidence_intervals[f"tpr_at_{evaluate.LEAKAGE_FPR_KEY}_fpr"]
+        return {"tpr_at_0.1pct_fpr": float(metrics.tpr_at_fpr[evaluate.LEAKAGE_FPR_KEY]),
+                "tpr_at_0.1pct_fpr_interval": [float(b) for b in interval]}
 
     rows = []
     for name, (model, origin) in models.items():
@@ -174,8 +178,7 @@ def run() -> List[Dict]:
                                        == dataset.y_test))
         rows.append({"model": name, "origin": origin, "mode": "keras", "bytes": None,
                      "zipped_bytes": None, "test_accuracy": keras_accuracy, "agreement": 1.0,
-                     "latency_ms_median": None, "arena_bytes": None,
-                     "tpr_at_0.1pct_fpr": leakage(model)})
+                     "latency_ms_median": None, "arena_bytes": None, **leakage(model)})
         _print_row(rows[-1])
         formats = _FORMATS.value if name in ("dense", "pruned") else ["float32", "int8"]
         for format_name in formats:
@@ -188,10 +191,14 @@ def run() -> List[Dict]:
                                            model_name=name, mode=format_name, micro=micro,
                                            latency_runs=_LATENCY_RUNS.value).to_dict()
             row["origin"] = origin
-            row["tpr_at_0.1pct_fpr"] = None if micro else leakage(TFLitePredictor(content))
+            # The micro interpreter runs on a device, not in an audit loop: no leakage row.
+            row.update(_NO_LEAKAGE if micro else leakage(TFLitePredictor(content)))
             rows.append(row)
             _print_row(rows[-1])
     return rows
+
+
+_NO_LEAKAGE = {"tpr_at_0.1pct_fpr": None, "tpr_at_0.1pct_fpr_interval": None}
 
 
 def _format(column, value) -> str:
@@ -211,9 +218,13 @@ def _print_row(row):
 
 
 def markdown_table(rows: List[Dict]) -> str:
-    lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+    lines = ["| " + " | ".join(_COLUMNS) + " [95%] |", "|" + "---|" * len(_COLUMNS)]
     for row in rows:
-        lines.append("| " + " | ".join(_format(c, row[c]) for c in _COLUMNS) + " |")
+        cells = [_format(c, row[c]) for c in _COLUMNS]
+        interval = row.get("tpr_at_0.1pct_fpr_interval")
+        if interval:
+            cells[-1] += f" [{interval[0]:.2%}, {interval[1]:.2%}]"
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

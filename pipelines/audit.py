@@ -53,7 +53,17 @@ _NUM_SHADOW_MODELS = flags.DEFINE_integer("num_shadow_models", 4, "Shadow models
 _FIXED_VARIANCE = flags.DEFINE_bool("fixed_variance", True, "LiRA with one pooled variance.")
 _FLIP = flags.DEFINE_bool("flip", False, "LiRA: add horizontally flipped queries.")
 _SHIFT_PIXELS = flags.DEFINE_integer("shift_pixels", 0, "LiRA: add 4 shifted queries.")
-_NUM_BOOTSTRAP = flags.DEFINE_integer("num_bootstrap", 0, "Bootstrap replicates for CIs.")
+_NUM_BOOTSTRAP = flags.DEFINE_integer("num_bootstrap", 200,
+                                      "Bootstrap replicates of the 95% intervals (0: none).")
+_NUM_PERMUTATIONS = flags.DEFINE_integer("num_permutations", 200,
+                                         "Label permutations of the noise floor (0: none).")
+_RMIA_TEMPERATURE = flags.DEFINE_float("rmia_temperature", 2.0, "RMIA softmax temperature.")
+_RMIA_GAMMA = flags.DEFINE_float("rmia_gamma", 1.0, "RMIA likelihood-ratio threshold gamma.")
+_RMIA_OFFLINE_A = flags.DEFINE_float("rmia_offline_a", None,
+                                     "RMIA offline correction a (default: tuned on the "
+                                     "reference models).")
+_RMIA_POPULATION_SIZE = flags.DEFINE_integer("rmia_population_size", 5000,
+                                             "RMIA population points from the shadow pool.")
 _SAVE_PREDICTIONS = flags.DEFINE_bool("save_predictions", False, "Write predictions.npz.")
 _SHARD_INDEX = flags.DEFINE_integer("shard_index", 0, "This worker's shard of the models.")
 _NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Workers sharing --cache_dir.")
@@ -81,15 +91,19 @@ def main(argv):
     split = MembershipSplit.load(_SPLIT.value, expected_dataset=_DATASET.value)
     dataset = load_dataset(_DATASET.value or split.dataset_name, idx_dir=_IDX_DIR.value)
     recipe = _recipe(dataset)
-    if recipe is None and any(a == "shadow" or a.startswith("lira") for a in _ATTACKS.value):
-        raise app.UsageError("Shadow-model and LiRA attacks retrain models like the target: "
-                             "pass its recipe with --model (and --epochs, ...) or --recipe_json, "
+    if recipe is None and any(a == "shadow" or a.startswith(("lira", "rmia"))
+                              for a in _ATTACKS.value):
+        raise app.UsageError("Shadow-model, LiRA and RMIA attacks retrain models like the "
+                             "target: pass its recipe with --model (and --epochs, ...) or --recipe_json, "
                              "or restrict --attacks to loss,confidence,entropy,modified_entropy.")
     config = AuditConfig(attacks=_ATTACKS.value, num_reference_models=_NUM_REFERENCE_MODELS.value,
                          num_shadow_models=_NUM_SHADOW_MODELS.value if recipe else 0,
                          fixed_variance=_FIXED_VARIANCE.value, flip=_FLIP.value,
                          shift_pixels=_SHIFT_PIXELS.value, num_bootstrap=_NUM_BOOTSTRAP.value,
-                         seed=_SEED.value)
+                         num_permutations=_NUM_PERMUTATIONS.value,
+                         rmia_temperature=_RMIA_TEMPERATURE.value, rmia_gamma=_RMIA_GAMMA.value,
+                         rmia_offline_a=_RMIA_OFFLINE_A.value,
+                         rmia_population_size=_RMIA_POPULATION_SIZE.value, seed=_SEED.value)
     cache_dir = _CACHE_DIR.value or os.path.join(_OUTPUT_DIR.value, "models")
     if _TRAIN_ONLY.value:
         if recipe is None:

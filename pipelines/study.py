@@ -2,6 +2,7 @@
 
     python -m pipelines.study --preset=quick --output_dir=runs/quick
     python -m pipelines.study --preset=paper --output_dir=runs/paper
+    python -m pipelines.study --preset=paper --canaries=500 --output_dir=runs/paper_canaries
     python -m pipelines.study --dataset=fashion_mnist --model=lenet5 --sparsity=0.95 \
         --methods=baseline,dp,minmax,mcmia_pruning,mcmia_pruning_minmax,tfmot_magnitude \
         --num_reference_models=16 --output_dir=DIR
@@ -39,6 +40,17 @@ _NUM_REFERENCE_MODELS = flags.DEFINE_integer("num_reference_models", None,
                                              "LiRA reference models per method.")
 _NUM_SHADOW_MODELS = flags.DEFINE_integer("num_shadow_models", None,
                                           "Shadow models per method.")
+_CANARIES = flags.DEFINE_integer("canaries", None,
+                                 "Canaries planted in the candidate pool (worst-case audit; "
+                                 "each IN for a random half of the target and reference "
+                                 "models). 0: none.")
+_CANARY_KIND = flags.DEFINE_enum("canary_kind", None, ["mislabeled", "noise"],
+                                 "Canaries: training images with a flipped label, or "
+                                 "out-of-distribution noise images.")
+_NUM_BOOTSTRAP = flags.DEFINE_integer("num_bootstrap", None,
+                                      "Bootstrap replicates of every 95% interval.")
+_NUM_PERMUTATIONS = flags.DEFINE_integer("num_permutations", None,
+                                         "Label permutations of the noise floor.")
 _EXPORT_MODES = flags.DEFINE_list("export_modes", None, "TFLite modes written per method.")
 _SEEDS = flags.DEFINE_list("seeds", None, "Repeat the study for these seeds (e.g. 0,1,2).")
 _STRATEGY = flags.DEFINE_enum("strategy", "default",
@@ -68,8 +80,13 @@ def _overrides(config):
         ("num_members", _NUM_MEMBERS.value), ("num_reference", _NUM_REFERENCE.value),
         ("num_reference_models", _NUM_REFERENCE_MODELS.value),
         ("num_shadow_models", _NUM_SHADOW_MODELS.value),
+        ("canary_kind", _CANARY_KIND.value),
         ("export_modes", _EXPORT_MODES.value and tuple(_EXPORT_MODES.value)),
         ("seeds", _SEEDS.value and tuple(int(s) for s in _SEEDS.value))) if v}
+    # Zero is a meaningful value of these (no canaries, no bootstrap / floor).
+    updates.update({k: v for k, v in (
+        ("num_canaries", _CANARIES.value), ("num_bootstrap", _NUM_BOOTSTRAP.value),
+        ("num_permutations", _NUM_PERMUTATIONS.value)) if v is not None})
     updates["training"] = dataclasses.replace(training, **training_updates)
     updates["pruning"] = dataclasses.replace(pruning, **pruning_updates)
     return updates

@@ -21,7 +21,7 @@ For a Keras model and one of its `.tflite` exports, on the test split:
 
 import dataclasses
 import json
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -84,6 +84,7 @@ class ExportEvaluation:
       arena_bytes: smallest TFLite Micro tensor arena (micro rows only).
       tpr_at_0_1pct_fpr: TPR at 0.1% FPR of the strongest attack (LiRA when it
         ran) on the exported file, if audited.
+      tpr_interval: its 95% bootstrap interval (when the audit ran a bootstrap).
       leakage_attack: the attack that number comes from.
     """
 
@@ -98,6 +99,7 @@ class ExportEvaluation:
     latency: Optional[LatencyStats] = None
     arena_bytes: Optional[int] = None
     tpr_at_0_1pct_fpr: Optional[float] = None
+    tpr_interval: Optional[Tuple[float, float]] = None
     leakage_attack: Optional[str] = None
 
     @property
@@ -112,8 +114,11 @@ class ExportEvaluation:
         names = [a.name for a in report.attacks]
         if attack is None:
             attack = "lira_online" if "lira_online" in names else report.strongest.name
-        tpr = report.attack(attack).metrics.tpr_at_fpr[LEAKAGE_FPR_KEY]
-        return dataclasses.replace(self, tpr_at_0_1pct_fpr=float(tpr), leakage_attack=attack)
+        metrics = report.attack(attack).metrics
+        interval = metrics.confidence_intervals.get(f"tpr_at_{LEAKAGE_FPR_KEY}_fpr")
+        return dataclasses.replace(self, tpr_at_0_1pct_fpr=float(metrics.tpr_at_fpr[
+            LEAKAGE_FPR_KEY]), tpr_interval=None if interval is None else tuple(interval),
+                                   leakage_attack=attack)
 
     def to_dict(self) -> dict:
         """A flat row (the benchmark's JSON schema)."""
@@ -132,6 +137,8 @@ class ExportEvaluation:
             "op_resolver": None if self.latency is None else self.latency.op_resolver,
             "arena_bytes": self.arena_bytes,
             "tpr_at_0.1pct_fpr": self.tpr_at_0_1pct_fpr,
+            "tpr_at_0.1pct_fpr_interval": (None if self.tpr_interval is None
+                                           else list(self.tpr_interval)),
             "leakage_attack": self.leakage_attack,
         }
 

@@ -1,6 +1,9 @@
-"""Membership-inference audits: metric, shadow-model and LiRA attacks, reports, callback."""
+"""Membership-inference audits: metric, shadow, LiRA and RMIA attacks, canaries, intervals."""
 
 from mcmia_tf.audit.callback import MembershipAuditCallback
+from mcmia_tf.audit.candidates import AuditCandidates
+from mcmia_tf.audit.config import ATTACK_NAMES
+from mcmia_tf.audit.config import AuditConfig
 from mcmia_tf.audit.lira import augmented_views
 from mcmia_tf.audit.lira import lira_scores
 from mcmia_tf.audit.metrics import AttackMetrics
@@ -20,9 +23,13 @@ from mcmia_tf.audit.reference_models import TrainingRecipe
 from mcmia_tf.audit.report import AttackResult
 from mcmia_tf.audit.report import AuditPredictions
 from mcmia_tf.audit.report import AuditReport
+from mcmia_tf.audit.rmia import rmia_scores
+from mcmia_tf.audit.rmia import tune_offline_a
 from mcmia_tf.audit.shadow import ShadowAttack
-from mcmia_tf.audit.suite import ATTACK_NAMES
-from mcmia_tf.audit.suite import AuditConfig
+from mcmia_tf.audit.significance import NoiseFloor
+from mcmia_tf.audit.significance import permutation_floor
+from mcmia_tf.audit.significance import select_strongest
+from mcmia_tf.audit.significance import StrongestAttack
 from mcmia_tf.audit.suite import run_audit
 from mcmia_tf.audit.threshold import fit_calibration
 from mcmia_tf.audit.threshold import membership_statistic
@@ -33,11 +40,13 @@ __all__ = [
     "METRIC_NAMES",
     "AttackMetrics",
     "AttackResult",
+    "AuditCandidates",
     "AuditConfig",
     "AuditPredictions",
     "AuditReport",
     "KerasPredictor",
     "MembershipAuditCallback",
+    "NoiseFloor",
     "Predictor",
     "ReferenceModelCache",
     "ReferenceOutputs",
@@ -45,6 +54,7 @@ __all__ = [
     "SavedModelPredictor",
     "ShadowAttack",
     "StandardTrainingRecipe",
+    "StrongestAttack",
     "TrainingRecipe",
     "as_predictor",
     "augmented_views",
@@ -53,7 +63,11 @@ __all__ = [
     "lira_scores",
     "logit_scaled_confidence",
     "membership_statistic",
+    "permutation_floor",
+    "rmia_scores",
     "roc_curve",
     "run_audit",
+    "select_strongest",
     "tpr_at_fpr",
+    "tune_offline_a",
 ]

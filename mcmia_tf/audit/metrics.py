@@ -36,6 +36,7 @@ __all__ = [
     "tpr_at_fpr",
     "precision_at_fpr",
     "compute_attack_metrics",
+    "fpr_key",
     "validate_scores",
 ]
 
@@ -149,7 +150,7 @@ def precision_at_fpr(roc: RocCurve, target_fpr: float) -> Optional[float]:
     return float(true_positives / (true_positives + false_positives))
 
 
-def _fpr_key(target: float) -> str:
+def fpr_key(target: float) -> str:
     """1% -> "1pct", 0.1% -> "0.1pct": the suffix of the metric names."""
     return f"{target * 100:g}pct"
 
@@ -206,7 +207,7 @@ def _bootstrap_intervals(scores: np.ndarray, is_member: np.ndarray,
     rng = np.random.default_rng(seed)
     members = np.flatnonzero(is_member)
     non_members = np.flatnonzero(~is_member)
-    names = ["auc", "balanced_accuracy"] + [f"tpr_at_{_fpr_key(t)}_fpr" for t in fpr_targets]
+    names = ["auc", "balanced_accuracy"] + [f"tpr_at_{fpr_key(t)}_fpr" for t in fpr_targets]
     samples = {name: [] for name in names}
     for _ in range(num_bootstrap):
         index = np.r_[rng.choice(members, len(members)), rng.choice(non_members,
@@ -215,7 +216,7 @@ def _bootstrap_intervals(scores: np.ndarray, is_member: np.ndarray,
         samples["auc"].append(roc.auc)
         samples["balanced_accuracy"].append(roc.balanced_accuracy)
         for target in fpr_targets:
-            samples[f"tpr_at_{_fpr_key(target)}_fpr"].append(tpr_at_fpr(roc, target))
+            samples[f"tpr_at_{fpr_key(target)}_fpr"].append(tpr_at_fpr(roc, target))
     tail = (1.0 - confidence) / 2.0 * 100.0
     return {name: (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail)))
             for name, values in samples.items()}
@@ -251,8 +252,8 @@ def compute_attack_metrics(scores: np.ndarray, is_member: np.ndarray,
         auc=roc.auc,
         balanced_accuracy=roc.balanced_accuracy,
         advantage=roc.advantage,
-        tpr_at_fpr={_fpr_key(t): tpr_at_fpr(roc, t) for t in fpr_targets},
-        precision_at_fpr={_fpr_key(t): precision_at_fpr(roc, t) for t in fpr_targets},
+        tpr_at_fpr={fpr_key(t): tpr_at_fpr(roc, t) for t in fpr_targets},
+        precision_at_fpr={fpr_key(t): precision_at_fpr(roc, t) for t in fpr_targets},
         num_members=roc.num_members,
         num_non_members=roc.num_non_members,
         confidence_intervals=intervals,

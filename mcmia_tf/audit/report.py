@@ -1,6 +1,11 @@
 """Audit results: one `AttackResult` per attack, an `AuditReport` over all of them.
 
-Both are frozen dataclasses that round-trip through `to_dict()` / JSON. A report
+Both are frozen dataclasses that round-trip through `to_dict()` / JSON. Every
+metric carries its 95% bootstrap interval (over candidates) when the audit ran a
+bootstrap. The strongest attack is chosen on a random half of the candidates and
+reported on the other half (`significance.select_strongest`), next to the noise
+floor of the best attack's TPR under permuted labels (`significance.permutation_floor`).
+A canary audit is a nested `AuditReport` over the canaries alone. A report
 folder holds `report.json`, `report.md`, `roc.png` and, with `save_predictions`,
 `predictions.npz` with the raw per-example outputs (target outputs, labels, member
 flags, reference-model outputs and every attack's scores) to rerun in other tools.
@@ -15,10 +20,14 @@ import numpy as np
 
 from mcmia_tf.audit import metrics as metrics_lib
 from mcmia_tf.audit import plotting
+from mcmia_tf.audit import significance
 
-__all__ = ["AttackResult", "AuditPredictions", "AuditReport", "compact_roc"]
+__all__ = ["AttackResult", "AuditPredictions", "AuditReport", "ScoredAttack", "compact_roc",
+           "format_metric"]
 
-_FORMAT_VERSION = 1
+# 2: intervals, the out-of-sample strongest attack, the noise floor, canaries.
+_FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 # FPR grid of the ROC stored in JSON: dense on the log scale where leakage matters.
 _ROC_GRID = np.unique(np.r_[0.0, np.logspace(-5, 0, 201)])
 
@@ -29,6 +38,28 @@ def compact_roc(scores: np.ndarray, is_member: np.ndarray) -> Tuple[Tuple[float,
     roc = metrics_lib.roc_curve(scores, is_member)
     tpr = [metrics_lib.tpr_at_fpr(roc, fpr) for fpr in _ROC_GRID]
     return tuple(float(f) for f in _ROC_GRID), tuple(tpr)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ScoredAttack:
+    """One attack's scores on every candidate, before they are split by role.
+
+    Attributes:
+      name: the attack's name.
+      family: "threshold", "shadow", "lira" or "rmia".
+      scores: `(n,)` scores on all candidates (higher = member).
+      seconds: wall time of the attack (with the model training it needed).
+      decision_threshold: a threshold fitted on shadow data ("member iff score >=
+        threshold"), or None.
+      parameters: the attack's settings.
+    """
+
+    name: str
+    family: str
+    scores: np.ndarray
+    seconds: float = 0.0
+    decision_threshold: Optional[float] = None
+    parameters: Mapping[str, object] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +131,11 @@ class AttackResult:
             "tpr_at_0pct_fpr": self.metrics.tpr_at_fpr.get("0pct"),
             "threshold_accuracy": self.threshold_accuracy,
             "seconds": self.seconds,
+            # 95% bootstrap intervals as [low, high] (None without a bootstrap).
+            **{f"{name}_interval": (list(self.metrics.confidence_intervals[name])
+                                    if name in self.metrics.confidence_intervals else None)
+               for name in ("auc", "balanced_accuracy", "tpr_at_1pct_fpr",
+                            "tpr_at_0.1pct_fpr")},
         }
 
 
@@ -147,21 +183,41 @@ class AuditPredictions:
                                if key.startswith("scores/")})
 
 
+def format_metric(value: Optional[float], interval: Optional[Tuple[float, float]] = None,
+                  percent: bool = True) -> str:
+    """`12.34% [10.00, 14.50]` (or `0.6070 [0.5980, 0.6160]`); `n/a` for None."""
+    if value is None:
+        return "n/a"
+    if percent:
+        text = f"{100 * value:.2f}%"
+        return text if not interval else f"{text} [{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"
+    text = f"{value:.4f}"
+    return text if not interval else f"{text} [{interval[0]:.4f}, {interval[1]:.4f}]"
+
+
 @dataclasses.dataclass(frozen=True)
 class AuditReport:
     """All attacks of one audit of one target model.
 
     Attributes:
-      attacks: one `AttackResult` per attack.
+      attacks: one `AttackResult` per attack, on all evaluated candidates.
       target: facts about the target (name, train / test accuracy, ...).
       num_members: evaluated members.
       num_non_members: evaluated non-members.
+      selection: the strongest attack, chosen on a random half of the candidates
+        and measured on the other half; None for reports written before it existed.
+      noise_floor: the null distribution of the best attack's TPR at
+        `selection.target_fpr` under permuted membership labels, or None.
+      canary: the same audit on the canaries alone (IN vs OUT canaries), or None.
     """
 
     attacks: Tuple[AttackResult, ...]
     target: Mapping[str, object] = dataclasses.field(default_factory=dict)
     num_members: int = 0
     num_non_members: int = 0
+    selection: Optional[significance.StrongestAttack] = None
+    noise_floor: Optional[significance.NoiseFloor] = None
+    canary: Optional["AuditReport"] = None
 
     def __post_init__(self):
         object.__setattr__(self, "attacks", tuple(self.attacks))
@@ -170,7 +226,9 @@ class AuditReport:
 
     @property
     def strongest(self) -> AttackResult:
-        """The attack with the highest TPR at 0.1% FPR (ties: highest AUC)."""
+        """The out-of-sample choice (`selection`), else the highest TPR at 0.1% FPR."""
+        if self.selection is not None:
+            return self.attack(self.selection.name)
         return max(self.attacks, key=lambda a: (a.metrics.tpr_at_fpr.get("0.1pct", 0.0),
                                                 a.metrics.auc))
 
@@ -184,16 +242,24 @@ class AuditReport:
         return {"format_version": _FORMAT_VERSION, "target": dict(self.target),
                 "num_members": self.num_members, "num_non_members": self.num_non_members,
                 "strongest_attack": self.strongest.name,
-                "attacks": [a.to_dict() for a in self.attacks]}
+                "selection": None if self.selection is None else self.selection.to_dict(),
+                "noise_floor": None if self.noise_floor is None else self.noise_floor.to_dict(),
+                "attacks": [a.to_dict() for a in self.attacks],
+                "canary": None if self.canary is None else self.canary.to_dict()}
 
     @classmethod
     def from_dict(cls, config: Mapping) -> "AuditReport":
-        if config.get("format_version") != _FORMAT_VERSION:
+        if config.get("format_version") not in _READABLE_VERSIONS:
             raise ValueError(f"Unsupported report format_version {config.get('format_version')!r}"
-                             f"; expected {_FORMAT_VERSION}.")
+                             f"; expected one of {_READABLE_VERSIONS}.")
+        selection, floor, canary = (config.get(k) for k in ("selection", "noise_floor", "canary"))
         return cls(attacks=tuple(AttackResult.from_dict(a) for a in config["attacks"]),
                    target=dict(config.get("target", {})), num_members=config["num_members"],
-                   num_non_members=config["num_non_members"])
+                   num_non_members=config["num_non_members"],
+                   selection=None if selection is None else
+                   significance.StrongestAttack.from_dict(selection),
+                   noise_floor=None if floor is None else significance.NoiseFloor.from_dict(floor),
+                   canary=None if canary is None else cls.from_dict(canary))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -202,31 +268,58 @@ class AuditReport:
     def from_json(cls, text: str) -> "AuditReport":
         return cls.from_dict(json.loads(text))
 
-    def to_markdown(self) -> str:
-        """A table of every attack, the strongest one marked."""
-        lines = []
+    def _strongest_lines(self) -> list:
+        if self.selection is None:
+            return []
+        chosen = self.selection
+        key = metrics_lib.fpr_key(chosen.target_fpr)
+        m = chosen.metrics
+        interval = m.confidence_intervals.get(f"tpr_at_{key}_fpr")
+        lines = [f"Strongest attack: **{chosen.name}**, chosen on a random half of the "
+                 f"candidates ({chosen.num_selection}) by TPR at {100 * chosen.target_fpr:g}% "
+                 f"FPR and measured on the other half ({chosen.num_report}): TPR "
+                 f"{format_metric(chosen.report_tpr, interval)}, AUC "
+                 f"{format_metric(m.auc, m.confidence_intervals.get('auc'), percent=False)}."]
+        if self.noise_floor is not None:
+            floor = self.noise_floor
+            verdict = ("above the floor" if floor.is_above(chosen.report_tpr) else
+                       "**not above the floor**: indistinguishable from no leakage")
+            lines.append(f"Noise floor: {format_metric(floor.floor)} (the {100 * floor.quantile:g}"
+                         f"th percentile of the best of {floor.num_attacks} attacks' TPR at "
+                         f"{100 * floor.target_fpr:g}% FPR over {floor.num_permutations} "
+                         f"permutations of the membership labels); the strongest attack is "
+                         f"{verdict}.")
+        return lines
+
+    def to_markdown(self, title: Optional[str] = None) -> str:
+        """A table of every attack with 95% intervals, the strongest one marked."""
+        lines = [] if title is None else [f"## {title}\n"]
         facts = ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in self.target.items())
         if facts:
             lines.append(f"Target: {facts}\n")
         lines.append(f"Evaluated on {self.num_members} members and {self.num_non_members} "
-                     "non-members. TPR at FPR uses the step rule (no interpolation).\n")
+                     "non-members. TPR at FPR uses the step rule (no interpolation); brackets "
+                     "are 95% bootstrap intervals over candidates.\n")
         lines.append("| attack | AUC | balanced acc. | advantage | TPR@1%FPR | TPR@0.1%FPR | "
                      "TPR@0%FPR | fitted-threshold acc. | seconds |")
         lines.append("|---|---|---|---|---|---|---|---|---|")
         strongest = self.strongest.name
-
-        def pct(value):
-            return "n/a" if value is None else f"{100 * value:.2f}%"
-
         for a in self.attacks:
-            row = a.summary_row()
+            m, ci = a.metrics, a.metrics.confidence_intervals
             name = f"**{a.name}** (strongest)" if a.name == strongest else a.name
-            lines.append(f"| {name} | {row['auc']:.4f} | {pct(row['balanced_accuracy'])} | "
-                         f"{row['advantage']:.4f} | {pct(row['tpr_at_1pct_fpr'])} | "
-                         f"{pct(row['tpr_at_0.1pct_fpr'])} | {pct(row['tpr_at_0pct_fpr'])} | "
-                         f"{pct(row['threshold_accuracy'])} | {row['seconds']:.1f} |")
-        return "\n".join(lines) + "\n"
+            tprs = [format_metric(m.tpr_at_fpr.get(k), ci.get(f"tpr_at_{k}_fpr"))
+                    for k in ("1pct", "0.1pct", "0pct")]
+            lines.append(f"| {name} | {format_metric(m.auc, ci.get('auc'), percent=False)} | "
+                         f"{format_metric(m.balanced_accuracy, ci.get('balanced_accuracy'))} | "
+                         f"{m.advantage:.4f} | {' | '.join(tprs)} | "
+                         f"{format_metric(a.threshold_accuracy)} | {a.seconds:.1f} |")
+        lines += [""] + self._strongest_lines()
+        text = "\n".join(lines) + "\n"
+        if self.canary is not None:
+            text += "\n" + self.canary.to_markdown(
+                title="Canaries (worst case: IN vs OUT canaries)")
+        return text
 
     def save(self, directory: str, predictions: Optional[AuditPredictions] = None) -> None:
         """Writes report.json, report.md, roc.png (and predictions.npz) into `directory`."""

@@ -1,111 +1,57 @@
 """`run_audit`: every attack against one target model, in one call.
 
-Data roles (from a `MembershipSplit` over the training split `x, y`):
+Data roles (from a `MembershipSplit` over the training split `x, y`; see
+`candidates.AuditCandidates`):
 
-* candidates = members (label 1) + non-members (label 0): the evaluation set;
+* candidates = members (label 1) + non-members (label 0) + canaries, if the split
+  has any (label 1 for those the target trained on): every attack scores them all;
 * shadow pool (disjoint from the candidates): N shadow models, each trained with
   the target's recipe on a random half of it, give the records the Shokri attack
-  and the calibrated thresholds are fitted on;
-* LiRA reference models: K models trained with the same recipe on random halves
-  of the candidates (Carlini et al.'s setting), so that each candidate has about
-  K/2 IN and K/2 OUT models; the offline variant uses only the OUT ones.
+  and the calibrated thresholds are fitted on; RMIA draws its population from it;
+* reference models: K models trained with the same recipe on random halves of the
+  candidates (Carlini et al.'s setting), in complementary pairs (ML Privacy Meter's),
+  so that each candidate has exactly K/2 IN and K/2 OUT models, also among the first
+  k models for every even k; LiRA (online / offline) and RMIA (online / offline)
+  share them.
 
 The split's `reference` set (the defender's D') is never touched. Every threshold
 or classifier is fitted on shadow data only; evaluation scores are threshold-free.
+
+Reported: every attack's metrics with 95% bootstrap intervals on members vs
+non-members (and, separately, on IN vs OUT canaries); the strongest attack chosen
+on a random half of those candidates and measured on the other half; the noise
+floor of the best attack's TPR under permuted labels.
 """
 
 import dataclasses
 import os
 import tempfile
 import time
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional
 
 import numpy as np
 
 from mcmia_tf.audit import lira
 from mcmia_tf.audit import predictors
 from mcmia_tf.audit import shadow as shadow_lib
+from mcmia_tf.audit import significance
 from mcmia_tf.audit import threshold
-from mcmia_tf.audit.reference_models import ReferenceModelCache, TrainingRecipe
-from mcmia_tf.audit.report import AttackResult, AuditPredictions, AuditReport
+from mcmia_tf.audit.candidates import AuditCandidates
+from mcmia_tf.audit.config import ATTACK_NAMES
+from mcmia_tf.audit.config import AuditConfig
+from mcmia_tf.audit.reference_attacks import reference_attack_scores
+from mcmia_tf.audit.reference_models import ReferenceModelCache
+from mcmia_tf.audit.reference_models import TrainingRecipe
+from mcmia_tf.audit.report import AttackResult, AuditPredictions, AuditReport, ScoredAttack
 from mcmia_tf.data import draw_inclusion_masks
+from mcmia_tf.data import draw_paired_inclusion_masks
 
 __all__ = ["ATTACK_NAMES", "AuditConfig", "build_model_caches", "check_disjoint_roles",
            "run_audit"]
 
-ATTACK_NAMES = threshold.METRIC_NAMES + ("shadow", "lira_online", "lira_offline")
-
-
-@dataclasses.dataclass(frozen=True)
-class AuditConfig:
-    """Which attacks to run and how.
-
-    Attributes:
-      attacks: subset of `ATTACK_NAMES`.
-      num_reference_models: K LiRA reference models (>= 2; 16+ recommended).
-      num_shadow_models: N shadow models for the Shokri attack and threshold
-        calibration; 0 disables both (metric attacks are then reported as ROCs only).
-      class_conditional: also report class-conditional threshold attacks (needs
-        shadow models).
-      fixed_variance: LiRA with one pooled variance (recommended below 64 models).
-      flip: add horizontally flipped LiRA queries (images only).
-      shift_pixels: add 4 shifted LiRA queries by this many pixels (images only).
-      shadow_classifier: one of `shadow.ATTACK_CLASSIFIERS`.
-      num_bootstrap: bootstrap replicates for confidence intervals (0 = none).
-      save_models: keep reference / shadow models on disk, not only their outputs.
-      batch_size: prediction batch size.
-      seed: seed of the inclusion masks, model seeds, classifiers and bootstrap.
-    """
-
-    attacks: Sequence[str] = ATTACK_NAMES
-    num_reference_models: int = 16
-    num_shadow_models: int = 4
-    class_conditional: bool = True
-    fixed_variance: bool = True
-    flip: bool = False
-    shift_pixels: int = 0
-    shadow_classifier: str = "mlp"
-    num_bootstrap: int = 0
-    save_models: bool = True
-    batch_size: int = 256
-    seed: int = 0
-
-    def __post_init__(self):
-        object.__setattr__(self, "attacks", tuple(self.attacks))
-        unknown = [a for a in self.attacks if a not in ATTACK_NAMES]
-        if unknown or not self.attacks:
-            raise ValueError(f"Invalid value for argument `attacks`. Expected a non-empty subset "
-                             f"of {ATTACK_NAMES}. Received: attacks={self.attacks}")
-        if self.uses_lira and self.num_reference_models < 2:
-            raise ValueError("Invalid value for argument `num_reference_models`. LiRA needs at "
-                             "least 2 reference models (16 or more for a meaningful low-FPR "
-                             f"TPR). Received: num_reference_models={self.num_reference_models}")
-        if "lira_offline" in self.attacks and self.num_reference_models < 4:
-            # Each candidate is OUT for floor(K / 2) models; offline LiRA needs 2 of them.
-            raise ValueError("Invalid value for argument `num_reference_models`. Offline LiRA "
-                             "needs at least 4 reference models (2 OUT models per candidate). "
-                             f"Received: num_reference_models={self.num_reference_models}")
-        if "shadow" in self.attacks and self.num_shadow_models < 1:
-            raise ValueError("Invalid value for argument `num_shadow_models`. The shadow attack "
-                             "needs at least 1 shadow model. Received: "
-                             f"num_shadow_models={self.num_shadow_models}")
-        if self.shadow_classifier not in shadow_lib.ATTACK_CLASSIFIERS:
-            raise ValueError("Invalid value for argument `shadow_classifier`. Expected one of "
-                             f"{shadow_lib.ATTACK_CLASSIFIERS}. Received: "
-                             f"shadow_classifier={self.shadow_classifier!r}")
-
-    @property
-    def uses_lira(self) -> bool:
-        return any(a.startswith("lira") for a in self.attacks)
-
-    @property
-    def metric_attacks(self) -> Sequence[str]:
-        return [a for a in self.attacks if a in threshold.METRIC_NAMES]
-
-    @property
-    def uses_shadow_models(self) -> bool:
-        return "shadow" in self.attacks or (self.num_shadow_models > 0 and
-                                            bool(self.metric_attacks))
+# The FPR the strongest attack is ranked and floored at, when the candidates resolve it.
+_HEADLINE_FPR = 0.001
+_COARSER_FPRS = (0.01, 0.1)
 
 
 def check_disjoint_roles(members: np.ndarray, non_members: np.ndarray,
@@ -126,20 +72,33 @@ def check_disjoint_roles(members: np.ndarray, non_members: np.ndarray,
             raise ValueError(f"Invalid membership split: `{name}` is empty.")
 
 
+def _candidates(x, y, split, config: AuditConfig) -> AuditCandidates:
+    check_disjoint_roles(np.asarray(split.members), np.asarray(split.non_members),
+                         np.asarray(split.shadow_pool))
+    candidates = AuditCandidates.from_split(
+        split, x, y, config.rmia_population_size if config.uses_rmia else 0, config.seed)
+    if config.uses_rmia and len(candidates.population_y) == 0:
+        raise ValueError("RMIA needs population data (known non-members no model trained on), "
+                         "drawn from the split's shadow pool, which is empty. Create the split "
+                         "with num_shadow_pool > 0, or remove rmia_* from `attacks`.")
+    return candidates
+
+
 def build_model_caches(x: np.ndarray, y: np.ndarray, split, recipe: TrainingRecipe,
                        config: AuditConfig, cache_dir: str) -> Dict[str, ReferenceModelCache]:
-    """The shadow-model and LiRA reference-model caches an audit needs.
+    """The shadow-model and reference-model caches an audit needs.
 
     Training them (`cache.train(shard_index, num_shards)`) is the whole cost of an
     audit; workers sharing `cache_dir` can call this and train their shards before
     one process runs `run_audit`, which then only loads the cached outputs.
+    The reference models are queried on every view of the candidates and, for
+    RMIA, on the population points (never trained on: query index -1).
 
     Returns:
       `{"shadow": cache, "lira": cache}`, with only the entries `config` needs.
     """
-    members, non_members = np.asarray(split.members), np.asarray(split.non_members)
+    candidates = _candidates(x, y, split, config)
     shadow_pool = np.asarray(split.shadow_pool)
-    check_disjoint_roles(members, non_members, shadow_pool)
     caches = {}
     if config.uses_shadow_models:
         if len(shadow_pool) < 2:
@@ -149,14 +108,18 @@ def build_model_caches(x: np.ndarray, y: np.ndarray, split, recipe: TrainingReci
             os.path.join(cache_dir, "shadow"), recipe, x[shadow_pool], y[shadow_pool],
             draw_inclusion_masks(len(shadow_pool), config.num_shadow_models, config.seed + 1),
             base_seed=config.seed + 1)
-    if config.uses_lira:
-        candidates = np.r_[members, non_members]
-        views = lira.augmented_views(x[candidates], config.flip, config.shift_pixels)
+    if config.uses_reference_models:
+        views = lira.augmented_views(candidates.x, config.flip, config.shift_pixels)
+        population = candidates.population_x
         caches["lira"] = ReferenceModelCache(
-            os.path.join(cache_dir, "lira"), recipe, x[candidates], y[candidates],
-            draw_inclusion_masks(len(candidates), config.num_reference_models, config.seed),
-            x_query=np.concatenate(views),
-            query_pool_index=np.tile(np.arange(len(candidates)), len(views)),
+            os.path.join(cache_dir, "lira"), recipe, candidates.x, candidates.y,
+            # Complementary pairs: the first 2, 4, ... models are balanced too, so the
+            # attacks can also be measured with fewer of them (bench.audit's sweep).
+            draw_paired_inclusion_masks(len(candidates), config.num_reference_models,
+                                        config.seed),
+            x_query=np.concatenate(views + ([population] if len(population) else [])),
+            query_pool_index=np.r_[np.tile(np.arange(len(candidates)), len(views)),
+                                   np.full(len(population), -1)],
             base_seed=config.seed)
     return caches
 
@@ -164,6 +127,42 @@ def build_model_caches(x: np.ndarray, y: np.ndarray, split, recipe: TrainingReci
 def _log(verbose: int, message: str) -> None:
     if verbose:
         print(f"[audit] {message}", flush=True)
+
+
+def _headline_fpr(num_non_members: int) -> float:
+    """0.1% FPR if half the non-members resolve it (>= 1 false positive), else coarser."""
+    for fpr in (_HEADLINE_FPR,) + _COARSER_FPRS:
+        if (num_non_members // 2) * fpr >= 1:
+            return fpr
+    return _COARSER_FPRS[-1]
+
+
+def _report(attacks, index: np.ndarray, is_member: np.ndarray, config: AuditConfig,
+            target_facts: Mapping) -> AuditReport:
+    """Metrics of every attack on the candidates `index`, selection and noise floor."""
+    labels = is_member[index]
+    results = []
+    for attack in attacks:
+        accuracy = None
+        if attack.decision_threshold is not None:
+            accuracy = threshold.thresholded_balanced_accuracy(attack.scores[index], labels,
+                                                               attack.decision_threshold)
+        results.append(AttackResult.from_scores(
+            attack.name, attack.family, attack.scores[index], labels,
+            threshold_accuracy=accuracy, parameters=attack.parameters, seconds=attack.seconds,
+            num_bootstrap=config.num_bootstrap, seed=config.seed))
+    scores = {attack.name: attack.scores[index] for attack in attacks}
+    fpr = _headline_fpr(int((~labels).sum()))
+    selection = significance.select_strongest(scores, labels, seed=config.seed, target_fpr=fpr,
+                                              num_bootstrap=config.num_bootstrap)
+    floor = None
+    if config.num_permutations:
+        floor = significance.permutation_floor(scores, labels, target_fpr=fpr,
+                                               num_permutations=config.num_permutations,
+                                               seed=config.seed)
+    return AuditReport(attacks=tuple(results), target=dict(target_facts),
+                       num_members=int(labels.sum()), num_non_members=int((~labels).sum()),
+                       selection=selection, noise_floor=floor)
 
 
 def run_audit(target, x: np.ndarray, y: np.ndarray, split, recipe: Optional[TrainingRecipe] = None,
@@ -174,12 +173,14 @@ def run_audit(target, x: np.ndarray, y: np.ndarray, split, recipe: Optional[Trai
     """Audits `target` with every attack of `config`.
 
     Args:
-      target: a tf_keras model, a saved-model path, a `.tflite` path or a `Predictor`.
+      target: a tf_keras model, a saved-model path or a `Predictor` (for a `.tflite`
+        file, `tflite_export.TFLitePredictor`).
       x: the training split the `split` indexes (inputs).
       y: its integer labels.
-      split: a `mcmia_tf.data.MembershipSplit` (members = the target's training set).
+      split: a `mcmia_tf.data.MembershipSplit` (members = the target's training set;
+        with canaries, the target also trained on the IN canaries).
       recipe: the `TrainingRecipe` the target was trained with; required for shadow,
-        class-conditional and LiRA attacks.
+        class-conditional, LiRA and RMIA attacks.
       config: an `AuditConfig`.
       cache_dir: folder for shadow / reference models and outputs (resumable). A
         temporary folder when None.
@@ -191,49 +192,43 @@ def run_audit(target, x: np.ndarray, y: np.ndarray, split, recipe: Optional[Trai
       verbose: 1 prints progress.
 
     Returns:
-      An `AuditReport`.
+      An `AuditReport` (members vs non-members), with `canary` set to the same audit
+      on the canaries when the split has them.
     """
     predictor = predictors.as_predictor(target)
     if len(x) != len(y):
         raise ValueError("Invalid value for arguments `x` and `y`. Expected the same length. "
                          f"Received: len(x)={len(x)}, len(y)={len(y)}")
-    members, non_members = np.asarray(split.members), np.asarray(split.non_members)
+    candidates = _candidates(x, y, split, config)
     shadow_pool = np.asarray(split.shadow_pool)
-    check_disjoint_roles(members, non_members, shadow_pool)
-    needs_recipe = config.uses_lira or "shadow" in config.attacks
+    needs_recipe = config.uses_reference_models or "shadow" in config.attacks
     if needs_recipe and recipe is None:
-        raise ValueError("Shadow-model and LiRA attacks need the target's `recipe` to train "
-                         "shadow / reference models; pass one (e.g. StandardTrainingRecipe) or "
-                         "restrict `attacks` to metric attacks.")
+        raise ValueError("Shadow-model, LiRA and RMIA attacks need the target's `recipe` to "
+                         "train shadow / reference models; pass one (e.g. "
+                         "StandardTrainingRecipe) or restrict `attacks` to metric attacks.")
     if cache_dir is None:
         cache_dir = tempfile.mkdtemp(prefix="mcmia_audit_")
 
-    candidates = np.r_[members, non_members]
-    is_member = np.r_[np.ones(len(members), bool), np.zeros(len(non_members), bool)]
-    x_candidates = x[candidates]
-    y_candidates = predictors.validate_labels(y[candidates], predictor.num_classes,
+    is_member = candidates.is_member
+    y_candidates = predictors.validate_labels(candidates.y, predictor.num_classes,
                                               argument_name="y")
-    views = lira.augmented_views(x_candidates, config.flip, config.shift_pixels)
+    views = lira.augmented_views(candidates.x, config.flip, config.shift_pixels)
     _log(verbose, f"querying the target on {len(candidates)} candidates x {len(views)} views")
-    target_view_outputs = [predictors.validate_outputs(
-        predictor.predict(view, config.batch_size), predictor.num_classes,
-        argument_name="target outputs") for view in views]
+
+    def predict(inputs):
+        return predictors.validate_outputs(predictor.predict(inputs, config.batch_size),
+                                           predictor.num_classes,
+                                           argument_name="target outputs")
+
+    target_view_outputs = [predict(view) for view in views]
     target_outputs = target_view_outputs[0]
+    average = candidates.average_case
     correct = target_outputs.argmax(axis=1) == y_candidates
-    facts = {"member_accuracy": float(correct[is_member].mean()),
-             "non_member_accuracy": float(correct[~is_member].mean()),
+    facts = {"member_accuracy": float(correct[average][is_member[average]].mean()),
+             "non_member_accuracy": float(correct[average][~is_member[average]].mean()),
              "output_type": predictor.output_type, **dict(target_facts or {})}
 
-    results = []
-
-    def add(name, family, scores, start, threshold_accuracy=None, **parameters):
-        results.append(AttackResult.from_scores(
-            name, family, scores, is_member, threshold_accuracy=threshold_accuracy,
-            parameters=parameters, seconds=time.time() - start,
-            num_bootstrap=config.num_bootstrap, seed=config.seed))
-        m = results[-1].metrics
-        _log(verbose, f"{name}: AUC {m.auc:.4f}, TPR@0.1%FPR {m.tpr_at_fpr['0.1pct']:.4f}")
-
+    attacks = []
     caches = build_model_caches(x, y, split, recipe, config, cache_dir) if recipe else {}
     shadow_outputs, shadow_seconds = None, 0.0
     if "shadow" in caches:
@@ -254,73 +249,67 @@ def run_audit(target, x: np.ndarray, y: np.ndarray, split, recipe: Optional[Trai
                 metric, shadow_outputs.outputs.reshape(-1, predictor.num_classes),
                 np.tile(pool_labels, shadow_outputs.num_models),
                 shadow_outputs.query_in.reshape(-1), shadow_outputs.output_type)
+        # The raw statistic is the threshold-free attack; a shadow-calibrated global
+        # threshold only adds a fitted decision (0 on the calibrated scale).
         scores = threshold.membership_statistic(metric, target_outputs, y_candidates,
                                                 predictor.output_type)
-        accuracy = None
+        decision = None
         if calibration is not None:
-            _, accuracy = threshold.run_metric_attack(metric, target_outputs, y_candidates,
-                                                      is_member, predictor.output_type,
-                                                      calibration, class_conditional=False)
-        add(metric, "threshold", scores, start, accuracy)
+            scores = threshold.calibrated_scores(calibration, target_outputs, y_candidates,
+                                                 predictor.output_type, class_conditional=False)
+            decision = 0.0
+        attacks.append(ScoredAttack(metric, "threshold", scores, time.time() - start,
+                                    decision))
         if calibration is not None and config.class_conditional:
             start = time.time()
-            scores, accuracy = threshold.run_metric_attack(
-                metric, target_outputs, y_candidates, is_member, predictor.output_type,
-                calibration, class_conditional=True)
-            add(f"{metric}_class_conditional", "threshold", scores, start - shadow_seconds,
-                accuracy, num_shadow_models=config.num_shadow_models)
+            scores = threshold.calibrated_scores(calibration, target_outputs, y_candidates,
+                                                 predictor.output_type, class_conditional=True)
+            attacks.append(ScoredAttack(
+                f"{metric}_class_conditional", "threshold", scores,
+                time.time() - start + shadow_seconds, 0.0,
+                parameters={"num_shadow_models": config.num_shadow_models}))
 
     if "shadow" in config.attacks:
         start = time.time() - shadow_seconds
         attack = shadow_lib.ShadowAttack(config.shadow_classifier, seed=config.seed)
         attack.fit(shadow_outputs, pool_labels)
         scores = attack.score(target_outputs, y_candidates, predictor.output_type)
-        accuracy = threshold.thresholded_balanced_accuracy(scores, is_member,
-                                                           attack.decision_threshold())
-        add(f"shadow_{config.shadow_classifier}", "shadow", scores, start, accuracy,
-            num_shadow_models=config.num_shadow_models)
+        attacks.append(ScoredAttack(
+            f"shadow_{config.shadow_classifier}", "shadow", scores, time.time() - start,
+            attack.decision_threshold(),
+            parameters={"num_shadow_models": config.num_shadow_models}))
 
     reference = None
-    if config.uses_lira:
+    if config.uses_reference_models:
         start = time.time()
-        num_views = len(views)
-        cache = caches["lira"]
-        _log(verbose, f"LiRA reference models: {config.num_reference_models} on halves of "
+        _log(verbose, f"reference models: {config.num_reference_models} on halves of "
                       f"{len(candidates)} candidates")
-        cache.train(shard_index, num_shards, config.save_models, config.batch_size, verbose)
-        reference = cache.load_outputs()
-        training_seconds = time.time() - start
-        num_models = reference.num_models
-        flat = reference.outputs.reshape(num_models * num_views * len(candidates), -1)
-        reference_phi = predictors.logit_scaled_confidence(
-            flat, np.tile(y_candidates, num_models * num_views), reference.output_type
-        ).reshape(num_models, num_views, len(candidates))
-        target_phi = np.stack([predictors.logit_scaled_confidence(o, y_candidates,
-                                                                  predictor.output_type)
-                               for o in target_view_outputs])
-        query_in = reference.query_in[:, :len(candidates)]
-        for variant in ("lira_online", "lira_offline"):
-            if variant in config.attacks:
-                start = time.time() - training_seconds
-                scores = lira.lira_scores(target_phi, reference_phi, query_in,
-                                          online=variant == "lira_online",
-                                          fixed_variance=config.fixed_variance)
-                add(variant, "lira", scores, start, None, num_reference_models=num_models,
-                    fixed_variance=config.fixed_variance, num_views=num_views)
+        caches["lira"].train(shard_index, num_shards, config.save_models, config.batch_size,
+                             verbose)
+        reference = caches["lira"].load_outputs()
+        population_outputs = (predict(candidates.population_x) if config.uses_rmia else None)
+        attacks.extend(reference_attack_scores(
+            config, candidates, reference, target_view_outputs, predictor.output_type,
+            population_outputs, training_seconds=time.time() - start))
 
-    report = AuditReport(attacks=tuple(results), target=facts, num_members=len(members),
-                         num_non_members=len(non_members))
+    report = _report(attacks, average, is_member, config, facts)
+    for result in report.attacks:
+        m = result.metrics
+        _log(verbose, f"{result.name}: AUC {m.auc:.4f}, TPR@0.1%FPR {m.tpr_at_fpr['0.1pct']:.4f}")
+    if candidates.canaries is not None:
+        canary_facts = {"canary_kind": split.canaries.kind, "num_canaries": candidates.num_canaries}
+        report = dataclasses.replace(report, canary=_report(
+            attacks, candidates.canaries, is_member, config, canary_facts))
     if output_dir is not None:
         predictions = None
         if save_predictions:
+            n = len(candidates)
             predictions = AuditPredictions(
                 target_outputs=target_outputs.astype(np.float32), labels=y_candidates,
                 is_member=is_member, output_type=predictor.output_type,
-                reference_outputs=(None if reference is None else
-                                   reference.outputs[:, :len(candidates)]),
-                reference_in=None if reference is None else reference.query_in[:, :len(
-                    candidates)],
-                scores={r.name: r.scores for r in results})
+                reference_outputs=None if reference is None else reference.outputs[:, :n],
+                reference_in=None if reference is None else reference.query_in[:, :n],
+                scores={a.name: a.scores for a in attacks})
         report.save(output_dir, predictions)
         _log(verbose, f"report written to {output_dir}")
     return report

@@ -14,6 +14,9 @@ distribution (the dataset's training split):
 The dataset's test split stays untouched and measures utility. Keeping
 `non_members` out of `reference` matters: a defence tuned on the audit's own
 negatives would flatter itself.
+
+A split may also carry `canaries` (see `canaries.py`) for a worst-case audit:
+training examples reserved for the canaries, half of them IN for the target.
 """
 
 import dataclasses
@@ -23,7 +26,9 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["MembershipSplit", "draw_inclusion_masks"]
+from mcmia_tf.data.canaries import Canaries
+
+__all__ = ["MembershipSplit", "draw_inclusion_masks", "draw_paired_inclusion_masks"]
 
 _SET_NAMES = ("members", "non_members", "reference", "shadow_pool")
 _FORMAT_VERSION = 1
@@ -49,6 +54,7 @@ class MembershipSplit:
       num_examples: size of that dataset's training split.
       seed: the seed the split was drawn with.
       members, non_members, reference, shadow_pool: sorted int64 indices.
+      canaries: optional `Canaries` (from `plant_canaries`), disjoint from the sets.
     """
     dataset_name: str
     num_examples: int
@@ -57,26 +63,37 @@ class MembershipSplit:
     non_members: np.ndarray
     reference: np.ndarray
     shadow_pool: np.ndarray
+    canaries: Optional[Canaries] = None
 
     def __post_init__(self):
+        if self.canaries is not None and not isinstance(self.canaries, Canaries):
+            raise ValueError(f"`canaries` must be a `Canaries` or None; got {type(self.canaries)}.")
         for name in _SET_NAMES:
             arr = np.asarray(getattr(self, name), dtype=np.int64)
             if arr.ndim != 1:
                 raise ValueError(f"`{name}` must be a 1-D index array; got shape {arr.shape}.")
-            if arr.size and (arr.min() < 0 or arr.max() >= self.num_examples):
-                raise ValueError(f"`{name}` has indices outside [0, {self.num_examples}).")
             if np.unique(arr).size != arr.size:
                 raise ValueError(f"`{name}` contains repeated indices.")
             arr = np.sort(arr)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
-        for i, a in enumerate(_SET_NAMES):
-            for b in _SET_NAMES[i + 1:]:
-                overlap = np.intersect1d(getattr(self, a), getattr(self, b))
+        # Canaries are reserved: no other role may use the examples they are made from.
+        sets = self._index_sets()
+        for name, arr in sets.items():
+            if arr.size and (arr.min() < 0 or arr.max() >= self.num_examples):
+                raise ValueError(f"`{name}` has indices outside [0, {self.num_examples}).")
+        names = list(sets)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                overlap = np.intersect1d(sets[a], sets[b])
                 if overlap.size:
                     raise ValueError(f"Membership sets `{a}` and `{b}` overlap in {overlap.size} "
                                      f"indices (first: {overlap[:5].tolist()}); they must be "
                                      "disjoint.")
+
+    def _index_sets(self) -> Dict[str, np.ndarray]:
+        sets = {name: getattr(self, name) for name in _SET_NAMES}
+        return sets if self.canaries is None else {**sets, "canaries": self.canaries.indices}
 
     @classmethod
     def create(cls,
@@ -136,7 +153,14 @@ class MembershipSplit:
                    **parts)
 
     def sizes(self) -> Dict[str, int]:
-        return {name: int(getattr(self, name).size) for name in _SET_NAMES}
+        # "canaries" only when there are some, so records of canary-free splits stay as before.
+        sizes = {name: int(getattr(self, name).size) for name in _SET_NAMES}
+        return sizes if self.canaries is None else {**sizes, "canaries": self.canaries.num_canaries}
+
+    def unassigned(self) -> np.ndarray:
+        """Sorted indices of the training split in no set and not a canary."""
+        used = np.concatenate(list(self._index_sets().values()))
+        return np.setdiff1d(np.arange(self.num_examples), used)
 
     def take(self, which: str, x: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Returns `(x[idx], y[idx])` for one of the sets, e.g. `split.take("members", ...)`."""
@@ -150,10 +174,30 @@ class MembershipSplit:
         idx = getattr(self, which)
         return x[idx], y[idx]
 
+    def target_training_data(self, x: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Returns `(x, y)` the target trains on: the members, then the IN canaries.
+
+        IN canaries come with their canary inputs and labels. The average-case
+        audit is still members vs non-members; the canary audit scores the
+        canaries alone (IN vs OUT). Canaries never enter test accuracy: they come
+        from the training split and the test split is untouched. Without
+        canaries this is `take("members", x, y)`.
+        """
+        x_members, y_members = self.take("members", x, y)
+        if self.canaries is None:
+            return x_members, y_members
+        x_in, y_in = self.canaries.take_in(x)
+        return (np.concatenate([x_members, x_in.astype(x_members.dtype)]),
+                np.concatenate([y_members, y_in.astype(y_members.dtype)]))
+
     def to_dict(self) -> dict:
-        return {"format_version": _FORMAT_VERSION, "dataset_name": self.dataset_name,
-                "num_examples": self.num_examples, "seed": self.seed,
-                **{name: getattr(self, name).tolist() for name in _SET_NAMES}}
+        # No "canaries" key without canaries: canary-free files stay byte-identical.
+        config = {"format_version": _FORMAT_VERSION, "dataset_name": self.dataset_name,
+                  "num_examples": self.num_examples, "seed": self.seed,
+                  **{name: getattr(self, name).tolist() for name in _SET_NAMES}}
+        if self.canaries is not None:
+            config["canaries"] = self.canaries.to_dict()
+        return config
 
     @classmethod
     def from_dict(cls, config: dict) -> "MembershipSplit":
@@ -163,6 +207,8 @@ class MembershipSplit:
                              f"{_FORMAT_VERSION}.")
         return cls(dataset_name=config["dataset_name"], num_examples=int(config["num_examples"]),
                    seed=int(config["seed"]),
+                   canaries=(Canaries.from_dict(config["canaries"])
+                             if config.get("canaries") is not None else None),
                    **{name: np.asarray(config[name], np.int64) for name in _SET_NAMES})
 
     def save(self, path: str) -> None:
@@ -187,6 +233,14 @@ class MembershipSplit:
                 f"{', '.join(f'{k}={v}' for k, v in self.sizes().items())})")
 
 
+def _check_mask_sizes(pool_size: int, num_models: int) -> None:
+    _check_count(pool_size, "pool_size")
+    _check_count(num_models, "num_models")
+    if num_models < 1:
+        raise ValueError("Invalid value for argument `num_models`. Expected at least 1. "
+                         f"Received: num_models={num_models}")
+
+
 def draw_inclusion_masks(pool_size: int, num_models: int, seed: int) -> np.ndarray:
     """Random IN/OUT masks for `num_models` reference models over a pool.
 
@@ -204,12 +258,40 @@ def draw_inclusion_masks(pool_size: int, num_models: int, seed: int) -> np.ndarr
       Bool array of shape (num_models, pool_size); `[k, i]` says whether
       model k trains on example i.
     """
-    _check_count(pool_size, "pool_size")
-    _check_count(num_models, "num_models")
-    if num_models < 1:
-        raise ValueError("Invalid value for argument `num_models`. Expected at least 1. "
-                         f"Received: num_models={num_models}")
+    _check_mask_sizes(pool_size, num_models)
     rng = np.random.default_rng(seed)
     rank = rng.uniform(size=(num_models, pool_size)).argsort(axis=0).argsort(axis=0)
     num_in = num_models // 2 + (num_models % 2) * (rng.uniform(size=pool_size) < 0.5)
     return rank < num_in
+
+
+def draw_paired_inclusion_masks(pool_size: int, num_models: int, seed: int) -> np.ndarray:
+    """Inclusion masks in complementary pairs: model 2i + 1 trains on what 2i leaves out.
+
+    The design of ML Privacy Meter's RMIA code (paired reference models): every
+    example is IN for exactly one model of each pair, so the first k models, for
+    every even k, have each example IN for exactly k / 2 of them. Attacks can then
+    be run with the first 2, 4, 8, ... of K trained models (LiRA with 2 models
+    already has an IN and an OUT model for every example), which the independent
+    ranks of `draw_inclusion_masks` only give at k = K. With an odd number of
+    models the last one trains on a random half on its own.
+
+    Args:
+      pool_size: number of examples in the pool.
+      num_models: number of models (>= 1).
+      seed: random seed.
+
+    Returns:
+      Bool array of shape (num_models, pool_size).
+    """
+    _check_mask_sizes(pool_size, num_models)
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((num_models, pool_size), bool)
+    for first in range(0, num_models, 2):
+        half = np.zeros(pool_size, bool)
+        half[rng.permutation(pool_size)[:pool_size // 2 + rng.integers(0, 2) * (pool_size % 2)]] \
+            = True
+        masks[first] = half
+        if first + 1 < num_models:
+            masks[first + 1] = ~half
+    return masks

@@ -17,6 +17,7 @@ import dataclasses
 from typing import Mapping, Optional, Tuple
 
 from mcmia_tf.audit import AuditConfig
+from mcmia_tf.data import CANARY_KINDS
 from mcmia_tf.privacy.recipe_config import DPConfig
 from mcmia_tf.privacy.recipe_config import METHODS
 from mcmia_tf.privacy.recipe_config import MinMaxConfig
@@ -48,6 +49,12 @@ class StudyConfig:
       num_reference_models: K LiRA reference models per method.
       num_shadow_models: shadow models per method (Shokri attack, calibrated
         thresholds).
+      num_canaries: canaries planted in the candidate pool (0: none), each IN for a
+        random half of the target and reference models; the audit reports the
+        attacks on them alone (worst case, Aerni et al., CCS 2024).
+      canary_kind: `mcmia_tf.data.CANARY_KINDS` ("mislabeled" or "noise").
+      num_bootstrap: bootstrap replicates of every 95% interval.
+      num_permutations: label permutations of the noise floor.
       export_modes: TFLite modes written for every method; pruned models also
         get the sparse-encoded variant of each.
       training, pruning, dp, minmax: the recipe sections shared by every
@@ -62,6 +69,10 @@ class StudyConfig:
     num_shadow_pool: Optional[int] = None
     num_reference_models: int = 4
     num_shadow_models: int = 2
+    num_canaries: int = 0
+    canary_kind: str = "mislabeled"
+    num_bootstrap: int = 200
+    num_permutations: int = 200
     export_modes: Tuple[str, ...] = EXPORT_MODES
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     pruning: PruningConfig = dataclasses.field(default_factory=PruningConfig)
@@ -81,6 +92,12 @@ class StudyConfig:
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             _fail("seeds", "a non-empty list of distinct integers", self.seeds)
         self.audit_config(seed=self.seeds[0])  # the audit validates its own settings
+        if isinstance(self.num_canaries, bool) or not isinstance(self.num_canaries, int) or \
+                self.num_canaries < 0 or self.num_canaries == 1:
+            _fail("num_canaries", "0 (no canary audit) or an integer >= 2 (IN and OUT "
+                  "canaries)", self.num_canaries)
+        if self.canary_kind not in CANARY_KINDS:
+            _fail("canary_kind", f"one of {CANARY_KINDS}", self.canary_kind)
         bad_modes = [m for m in self.export_modes if m not in ("float32", "float16",
                                                               "dynamic_int8", "int8", "micro")]
         if bad_modes:
@@ -104,7 +121,9 @@ class StudyConfig:
     def audit_config(self, seed: int) -> AuditConfig:
         """Every attack of the audit suite, with this study's model counts."""
         return AuditConfig(num_reference_models=self.num_reference_models,
-                           num_shadow_models=self.num_shadow_models, seed=seed)
+                           num_shadow_models=self.num_shadow_models,
+                           num_bootstrap=self.num_bootstrap,
+                           num_permutations=self.num_permutations, seed=seed)
 
     def recipe_config(self, method: str) -> RecipeConfig:
         """The `RecipeConfig` of one method (tfmot's pruning is element-wise only)."""

@@ -5,25 +5,26 @@ attack accuracy per method), then the low-FPR metrics reviewers require
 (Carlini et al., S&P 2022), then the deployed TFLite models, then the seed
 paper's claims checked against the measured numbers, whatever they say.
 
-Plots (PNG): `frontier.png` (test accuracy vs TPR at 0.1% FPR, marker area
-proportional to compression), `roc.png` (each method's strongest attack on
-log-log axes) and `sparsity.png` (per-layer sparsity).
+Every attack metric carries its 95% bootstrap interval; the strongest attack is
+the out-of-sample choice of the audit, shown with the noise floor of permuted
+labels; claims come from `claims.check_claims` (shared with `bench.defenses`).
+With canaries, a worst-case table repeats the leakage on IN vs OUT canaries.
+
+Plots (PNG): `frontier.png` (test accuracy vs the strongest attack's TPR at 0.1%
+FPR with its interval and the noise floor, marker area proportional to
+compression; a second panel for the canaries), `roc.png` (each method's strongest
+attack on log-log axes) and `sparsity.png` (per-layer sparsity).
 """
 
 import os
-from typing import List, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional
 
 from mcmia_tf.audit.plotting import plot_roc_curves
+from mcmia_tf.study import claims as claims_lib
 
-__all__ = ["attack_accuracy", "lowest_claim_verdict", "render_markdown", "write_report"]
+__all__ = ["render_markdown", "write_report"]
 
-_LABELS = {"baseline": "Baseline", "dp": "DP-SGD", "minmax": "Min-Max",
-           "mcmia_pruning": "MCMIA-Pruning", "mcmia_pruning_minmax": "MCMIA-Pruning & Min-Max",
-           "tfmot_magnitude": "tfmot magnitude"}
-
-
-def _label(name: str) -> str:
-    return _LABELS.get(name, name)
+_label = claims_lib.label
 
 
 def _lookup(spread: Optional[Mapping], path: List[str]):
@@ -35,66 +36,54 @@ def _lookup(spread: Optional[Mapping], path: List[str]):
     return value if isinstance(value, (int, float)) else None
 
 
-def _pct(value, spread=None) -> str:
+def _pct(value, spread=None, interval=None) -> str:
     if value is None:
         return "—"
     text = f"{100 * value:.2f}%"
-    return text if spread is None else f"{text} ± {100 * spread:.2f}"
+    if spread is not None:
+        text += f" ± {100 * spread:.2f}"
+    if interval:
+        text += f" [{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"
+    return text
 
 
-def _num(value, digits: int = 3, spread=None) -> str:
+def _num(value, digits: int = 3, spread=None, interval=None) -> str:
     if value is None:
         return "—"
     text = f"{value:.{digits}f}"
-    return text if spread is None else f"{text} ± {spread:.{digits}f}"
+    if spread is not None:
+        text += f" ± {spread:.{digits}f}"
+    if interval:
+        text += f" [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+    return text
 
 
-_TIE_TOLERANCE = 1e-9
+def _leakage_cells(e: Mapping) -> List[str]:
+    """Strongest attack (held-out half), its TPR with interval, the floor and the verdict."""
+    strongest, floor = e["strongest"], e.get("noise_floor")
+    tpr = _pct(strongest["tpr"], interval=strongest.get("tpr_interval"))
+    if floor is None:
+        return [strongest["attack"], tpr, "—"]
+    above = strongest["tpr"] > floor["floor"]
+    return [strongest["attack"], tpr if above else f"{tpr} (under the floor)",
+            _pct(floor["floor"])]
 
 
-def attack_accuracy(entry: Mapping) -> float:
-    """The seed paper's metric: the best balanced attack accuracy over all attacks."""
-    return max(a["balanced_accuracy"] for a in entry["attacks"].values())
-
-
-def lowest_claim_verdict(attack_accuracies: Mapping[str, float],
-                         method: str = "mcmia_pruning_minmax") -> Tuple[str, str]:
-    """Whether `method` has the strictly lowest attack accuracy: (verdict, runner-up).
-
-    The verdict is "holds", "tied with <runner-up label>" or "does not hold here".
-    Equal accuracies (the same counts of correct guesses, up to float rounding in
-    (TPR + TNR) / 2) are a tie, not a win.
-    """
-    ours = attack_accuracies[method]
-    others = {name: value for name, value in attack_accuracies.items() if name != method}
-    runner_up = min(others, key=others.get)
-    if abs(ours - others[runner_up]) < _TIE_TOLERANCE:
-        return f"tied with {_label(runner_up)}", runner_up
-    return ("holds" if ours < others[runner_up] else "does not hold here"), runner_up
-
-
-def _claims(entries: Mapping[str, Mapping]) -> List[str]:
-    lines = []
-    acc = {name: attack_accuracy(e) for name, e in entries.items()}
-    if "mcmia_pruning_minmax" in acc and len(acc) > 1:
-        ours = acc["mcmia_pruning_minmax"]
-        verdict, runner_up = lowest_claim_verdict(acc)
-        lines.append(f"- *MCMIA-Pruning & Min-Max has the lowest attack accuracy*: {verdict} "
-                     f"(MCMIA-Pruning & Min-Max: {_pct(ours)}; lowest of the others: "
-                     f"{_label(runner_up)}, {_pct(acc[runner_up])}).")
-    for other, paper in (("baseline", "up to 13.6"), ("minmax", "up to 10")):
-        if "mcmia_pruning" in acc and other in acc:
-            gap = 100 * (acc[other] - acc["mcmia_pruning"])
-            verdict = "holds" if gap > 0 else "does not hold here"
-            lines.append(f"- *MCMIA-Pruning attack accuracy below {_label(other)}* (paper: "
-                         f"{paper} points): {verdict}, {gap:+.2f} points.")
-    if "mcmia_pruning" in entries and "tfmot_magnitude" in entries:
-        ours, peer = entries["mcmia_pruning"], entries["tfmot_magnitude"]
-        lines.append(
-            f"- *MCMIA-Pruning vs tfmot magnitude pruning at the same sparsity*: test accuracy "
-            f"{_pct(ours['test_accuracy'])} vs {_pct(peer['test_accuracy'])}; strongest-attack "
-            f"TPR@0.1%FPR {_pct(ours['attacks'][ours['strongest_attack']]['tpr_at_fpr']['0.001'])}"
-            f" vs {_pct(peer['attacks'][peer['strongest_attack']]['tpr_at_fpr']['0.001'])}.")
+def _leakage_table(entries: Mapping[str, Mapping], key: Optional[str] = None) -> List[str]:
+    rows = [(name, e if key is None else e[key]) for name, e in entries.items()
+            if key is None or e.get(key)]
+    if not rows:
+        return []
+    fprs = sorted({100 * view["strongest"]["target_fpr"] for _, view in rows})
+    fpr_text = "/".join(f"{f:g}%" for f in fprs)
+    lines = [f"| method | strongest attack (held-out half) | TPR@{fpr_text}FPR [95%] | "
+             f"floor | AUC [95%] | best balanced acc. [95%] |", "|---|---|---|---|---|---|"]
+    for name, view in rows:
+        strongest = view["strongest"]
+        accuracy, interval = claims_lib.attack_accuracy(view)
+        lines.append(f"| {_label(name)} | " + " | ".join(_leakage_cells(view)) + " | "
+                     f"{_num(strongest['auc'], 3, interval=strongest.get('auc_interval'))} | "
+                     f"{_pct(accuracy, interval=interval)} |")
     return lines
 
 
@@ -124,40 +113,49 @@ def render_markdown(results: Mapping) -> str:
     ]
     for name, e in entries.items():
         s = spread.get(name)
+        accuracy, interval = claims_lib.attack_accuracy(e)
         lines.append(
             f"| {results['model']} | {results['dataset']} | {_label(name)} | "
             f"{_pct(e['sparsity'])} | {e['compression_rate']:.1f}x | "
             f"{_pct(e['test_accuracy'], _lookup(s, ['test_accuracy']))} | "
-            f"{_pct(attack_accuracy(e))} |")
+            f"{_pct(accuracy, interval=interval)} |")
     lines += [
         "",
         "## Low-FPR leakage",
         "",
-        "| method | train acc | strongest attack | AUC | advantage | TPR@1%FPR | TPR@0.1%FPR | "
-        "TPR@0%FPR | LiRA online TPR@0.1%FPR | epsilon |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "The strongest attack is chosen on a random half of the candidates and measured on "
+        "the other half. Brackets: 95% bootstrap intervals over candidates. Floor: the 95th "
+        "percentile of the best attack's TPR when the membership labels are permuted; a TPR "
+        "under it is indistinguishable from no leakage.",
+        "",
+    ] + _leakage_table(entries) + [
+        "",
+        "| method | train acc | LiRA online TPR@0.1%FPR [95%] | RMIA online TPR@0.1%FPR [95%] "
+        "| epsilon |",
+        "|---|---|---|---|---|",
     ]
     for name, e in entries.items():
-        s = spread.get(name)
-        strongest = e["strongest_attack"]
-        metrics = e["attacks"][strongest]
-        lira = e["attacks"].get("lira_online")
-        path = ["attacks", strongest]
-        lines.append(
-            f"| {_label(name)} | {_pct(e['train_accuracy'])} | {strongest} | "
-            f"{_num(metrics['auc'], 3, _lookup(s, path + ['auc']))} | "
-            f"{_num(metrics['advantage'], 3)} | "
-            f"{_pct(metrics['tpr_at_fpr']['0.01'])} | "
-            f"{_pct(metrics['tpr_at_fpr']['0.001'], _lookup(s, path + ['tpr_at_fpr', '0.001']))} | "
-            f"{_pct(metrics['tpr_at_fpr']['0'])} | "
-            f"{_pct(None if lira is None else lira['tpr_at_fpr']['0.001'])} | "
-            f"{_num(e['epsilon'], 2)} |")
+        cells = []
+        for attack in ("lira_online", "rmia_online"):
+            metrics = e["attacks"].get(attack)
+            cells.append("—" if metrics is None else _pct(
+                metrics["tpr_at_fpr"]["0.001"],
+                interval=metrics["intervals"]["tpr_at_fpr"]["0.001"]))
+        lines.append(f"| {_label(name)} | {_pct(e['train_accuracy'])} | {' | '.join(cells)} | "
+                     f"{_num(e['epsilon'], 2)} |")
+    canary_table = _leakage_table(entries, "canary")
+    if canary_table:
+        first = next(e["canary"] for e in entries.values() if e.get("canary"))
+        lines += ["", "## Worst case: canaries", "",
+                  f"{int(first['num_canaries'])} {first['kind']} canaries, each IN for a random half "
+                  "of the target and reference models (Aerni, Zhang and Tramer, CCS 2024); "
+                  "attacks scored on IN vs OUT canaries alone.", ""] + canary_table
     lines += [
         "",
         "## Deployed models (TFLite)",
         "",
         "| method | deployed format | bytes | zipped bytes | deployed accuracy | agreement with Keras "
-        "| deployed TPR@0.1%FPR | all formats (bytes / zipped) |",
+        "| deployed strongest TPR [95%] | all formats (bytes / zipped) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, e in entries.items():
@@ -168,10 +166,12 @@ def render_markdown(results: Mapping) -> str:
         lines.append(
             f"| {_label(name)} | {t['deployed_format']} | {int(size['bytes']):,} | "
             f"{int(size['zipped_bytes']):,} | {_pct(t['int8_accuracy'])} | "
-            f"{_pct(t['agreement'])} | {_pct(t['deployed_tpr_at_0.1pct_fpr'])} | {formats} |")
-    claims = _claims(entries)
+            f"{_pct(t['agreement'])} | {_leakage_cells(t)[1]} | {formats} |")
+    claims = claims_lib.check_claims(entries)
     if claims:
-        lines += ["", "## The seed paper's claims, checked on these numbers", ""] + claims
+        lines += ["", "## The seed paper's claims, checked on these numbers", "",
+                  "Two numbers whose 95% intervals overlap are \"not distinguishable\".", ""]
+        lines += claims
     lines += ["", "## Plots", "", "![frontier](frontier.png)", "", "![roc](roc.png)", "",
               "![sparsity](sparsity.png)", ""]
     return "\n".join(lines)
@@ -181,19 +181,41 @@ def _plot_frontier(entries: List[Mapping], path: str) -> None:
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-    figure, axis = plt.subplots(figsize=(6.0, 4.5))
-    for e in entries:
-        tpr = e["attacks"][e["strongest_attack"]]["tpr_at_fpr"]["0.001"]
-        axis.scatter([100 * tpr], [100 * e["test_accuracy"]], s=20 * e["compression_rate"],
-                     alpha=0.7, label=f"{_label(e['name'])} ({e['compression_rate']:.0f}x)")
-    axis.set_xlabel("TPR at 0.1% FPR of the strongest attack (%)  ← more private")
-    axis.set_ylabel("test accuracy (%)")
-    axis.set_title("privacy-utility-compression frontier\n(marker area ~ compression)", fontsize=10)
-    axis.grid(True, alpha=0.3)
-    axis.margins(0.15)  # room for the largest markers
-    legend = axis.legend(fontsize=7, loc="best")
-    for handle in legend.legend_handles:
-        handle.set_sizes([30])  # the plot shows compression; the legend names it
+    panels = [("average case", None)]
+    if any(e.get("canary") for e in entries):
+        panels.append(("canaries (worst case)", "canary"))
+    figure, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.5), squeeze=False)
+    for axis, (title, key) in zip(axes[0], panels):
+        fprs = set()
+        for e in entries:
+            view = e if key is None else e.get(key)
+            if not view:
+                continue
+            strongest = view["strongest"]
+            fprs.add(100 * strongest["target_fpr"])
+            tpr, interval = strongest["tpr"], strongest.get("tpr_interval")
+            error = None if not interval else [[100 * (tpr - interval[0])],
+                                               [100 * (interval[1] - tpr)]]
+            marker = axis.scatter([100 * tpr], [100 * e["test_accuracy"]],
+                                  s=20 * e["compression_rate"], alpha=0.7,
+                                  label=f"{_label(e['name'])} ({e['compression_rate']:.0f}x)")
+            color = marker.get_facecolor()[0]
+            axis.errorbar([100 * tpr], [100 * e["test_accuracy"]], xerr=error, fmt="none",
+                          ecolor=color, alpha=0.6, capsize=3)
+            floor = view.get("noise_floor")
+            if floor is not None:  # Each model's own floor, in its color.
+                axis.axvline(100 * floor["floor"], color=color, linestyle=":", linewidth=1)
+        fpr_text = "/".join(f"{f:g}%" for f in sorted(fprs))
+        axis.set_xlabel(f"TPR at {fpr_text} FPR, strongest attack, held-out half (%)  "
+                        "← more private")
+        axis.set_ylabel("test accuracy (%)")
+        axis.set_title(f"{title}\n(marker area ~ compression; bars: 95% interval; "
+                       "dotted: noise floor)", fontsize=9)
+        axis.grid(True, alpha=0.3)
+        axis.margins(0.15)  # room for the largest markers
+        legend = axis.legend(fontsize=7, loc="best")
+        for handle in legend.legend_handles:
+            handle.set_sizes([30])  # the plot shows compression; the legend names it
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

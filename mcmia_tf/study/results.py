@@ -5,8 +5,16 @@ An entry (per method, per seed):
     {"name", "config", "train_accuracy", "test_accuracy", "sparsity", "compression_rate",
      "epsilon" (null unless DP),
      "attacks": {attack: {"balanced_accuracy", "auc", "advantage",
-                          "tpr_at_fpr": {"0.01", "0.001", "0"}}},
+                          "tpr_at_fpr": {"0.01", "0.001", "0"},
+                          "intervals": {"auc": [low, high], "balanced_accuracy": [...],
+                                        "tpr_at_fpr": {"0.01": [...], ...}}}},
      "strongest_attack",
+     "strongest": {"attack", "target_fpr", "tpr", "tpr_interval", "auc", "auc_interval",
+                   "selection_tpr", "num_selection", "num_report"}  (chosen on a random
+                   half of the candidates, measured on the other half),
+     "noise_floor": {"target_fpr", "floor", "null_mean", "quantile", "num_permutations"},
+     "canary": null or {"kind", "num_canaries", "attacks", "strongest", "noise_floor"}
+               (the same audit on IN vs OUT canaries),
      "tflite": {"sizes": {format: {"bytes", "zipped_bytes"}}, "int8_accuracy",
                 "agreement", "deployed_format", "deployed_tpr_at_0.1pct_fpr"},
      "layers": [{"path", "sparsity"}], "roc": {"fpr", "tpr"} (strongest attack),
@@ -18,7 +26,7 @@ With several seeds, `methods` holds the mean of every number over seeds and
 """
 
 import json
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
@@ -28,9 +36,9 @@ __all__ = ["ENTRY_KEYS", "FPR_KEYS", "method_entry", "read_json", "study_results
 # AttackMetrics stores TPRs under "1pct" / "0.1pct" / "0pct"; results.json uses the FPR values.
 FPR_KEYS = {"0.01": "1pct", "0.001": "0.1pct", "0": "0pct"}
 ENTRY_KEYS = ("name", "config", "train_accuracy", "test_accuracy", "sparsity",
-              "compression_rate", "epsilon", "attacks", "strongest_attack", "tflite", "layers",
-              "roc", "wall_time")
-_ATTACK_KEYS = ("balanced_accuracy", "auc", "advantage", "tpr_at_fpr")
+              "compression_rate", "epsilon", "attacks", "strongest_attack", "strongest",
+              "noise_floor", "canary", "tflite", "layers", "roc", "wall_time")
+_ATTACK_KEYS = ("balanced_accuracy", "auc", "advantage", "tpr_at_fpr", "intervals")
 
 
 def read_json(path: str):
@@ -38,22 +46,65 @@ def read_json(path: str):
         return json.load(f)
 
 
+def _interval(metrics: Mapping, name: str):
+    bounds = metrics.get("confidence_intervals", {}).get(name)
+    return None if bounds is None else [float(b) for b in bounds]
+
+
 def _attack_metrics(attack: Mapping) -> dict:
     metrics = attack["metrics"]
     return {"balanced_accuracy": float(metrics["balanced_accuracy"]),
             "auc": float(metrics["auc"]), "advantage": float(metrics["advantage"]),
             "tpr_at_fpr": {key: float(metrics["tpr_at_fpr"][name])
-                           for key, name in FPR_KEYS.items()}}
+                           for key, name in FPR_KEYS.items()},
+            "intervals": {"auc": _interval(metrics, "auc"),
+                          "balanced_accuracy": _interval(metrics, "balanced_accuracy"),
+                          "tpr_at_fpr": {key: _interval(metrics, f"tpr_at_{name}_fpr")
+                                         for key, name in FPR_KEYS.items()}}}
 
 
 def _strongest(audit: Mapping) -> Mapping:
     return next(a for a in audit["attacks"] if a["name"] == audit["strongest_attack"])
 
 
+def _selection(audit: Mapping) -> dict:
+    """The out-of-sample strongest attack of an `AuditReport.to_dict()`."""
+    selection = audit["selection"]
+    metrics = selection["metrics"]
+    key = next(name for name in metrics["tpr_at_fpr"]
+               if abs(float(name[:-3]) / 100 - selection["target_fpr"]) < 1e-12)
+    return {"attack": selection["name"], "target_fpr": selection["target_fpr"],
+            "tpr": float(metrics["tpr_at_fpr"][key]),
+            "tpr_interval": _interval(metrics, f"tpr_at_{key}_fpr"),
+            "auc": float(metrics["auc"]), "auc_interval": _interval(metrics, "auc"),
+            "selection_tpr": selection["selection_tpr"],
+            "num_selection": selection["num_selection"], "num_report": selection["num_report"]}
+
+
+def _floor(audit: Mapping) -> Optional[dict]:
+    floor = audit.get("noise_floor")
+    if floor is None:
+        return None
+    return {key: floor[key] for key in ("target_fpr", "floor", "null_mean", "quantile",
+                                        "num_permutations")}
+
+
+def _audit_summary(audit: Mapping) -> dict:
+    return {"attacks": {a["name"]: _attack_metrics(a) for a in audit["attacks"]},
+            "strongest_attack": audit["strongest_attack"], "strongest": _selection(audit),
+            "noise_floor": _floor(audit)}
+
+
 def method_entry(method: str, trained: Mapping, audited: Mapping, exported: Mapping,
                  wall_time: Mapping[str, float]) -> dict:
     """Builds one method's entry from its train, audit and export stage results."""
     strongest = _strongest(audited)
+    summary = _audit_summary(audited)
+    canary = None
+    if audited.get("canary") is not None:
+        facts = audited["canary"]["target"]
+        canary = {"kind": facts["canary_kind"], "num_canaries": facts["num_canaries"],
+                  **_audit_summary(audited["canary"])}
     files = exported["files"]
     deployed = exported["deployed_format"]
     deployed_strongest = _strongest(exported["deployed_audit"])
@@ -65,8 +116,8 @@ def method_entry(method: str, trained: Mapping, audited: Mapping, exported: Mapp
         "sparsity": trained["sparsity"],
         "compression_rate": trained["compression_rate"],
         "epsilon": trained["epsilon"],
-        "attacks": {a["name"]: _attack_metrics(a) for a in audited["attacks"]},
-        "strongest_attack": strongest["name"],
+        **summary,
+        "canary": canary,
         "tflite": {
             "sizes": {name: {"bytes": row["bytes"], "zipped_bytes": row["zipped_bytes"]}
                       for name, row in files.items()},
@@ -76,6 +127,9 @@ def method_entry(method: str, trained: Mapping, audited: Mapping, exported: Mapp
             "deployed_strongest_attack": deployed_strongest["name"],
             "deployed_tpr_at_0.1pct_fpr": float(
                 deployed_strongest["metrics"]["tpr_at_fpr"]["0.1pct"]),
+            # The deployed model's own audit: out-of-sample strongest attack and its floor.
+            "strongest": _selection(exported["deployed_audit"]),
+            "noise_floor": _floor(exported["deployed_audit"]),
         },
         "layers": [{"path": layer["path"], "sparsity": layer["sparsity"]}
                    for layer in trained["layers"]],
@@ -166,6 +220,21 @@ def _problems_in_entry(entry: Mapping) -> List[str]:
         for key in ("balanced_accuracy", "auc"):
             if not 0 <= metrics.get(key, -1) <= 1:
                 problems.append(f"{name}/{attack}: {key} outside [0, 1]")
+        intervals = metrics.get("intervals", {})
+        for key in ("auc", "balanced_accuracy"):
+            bounds = intervals.get(key)
+            if bounds is not None and not 0 <= bounds[0] <= bounds[1] <= 1:
+                problems.append(f"{name}/{attack}: {key} interval {bounds} is not in [0, 1]")
+    strongest = entry.get("strongest") or {}
+    if strongest.get("attack") != entry.get("strongest_attack"):
+        problems.append(f"{name}: strongest.attack {strongest.get('attack')!r} is not "
+                        f"strongest_attack {entry.get('strongest_attack')!r}")
+    canary = entry.get("canary")
+    if canary is not None:
+        missing = [k for k in ("kind", "num_canaries", "attacks", "strongest", "noise_floor")
+                   if k not in canary]
+        if missing:
+            problems.append(f"{name}: canary section misses {missing}")
     if entry.get("strongest_attack") not in attacks:
         problems.append(f"{name}: strongest_attack {entry.get('strongest_attack')!r} is not an "
                         "attack of the entry")

@@ -28,6 +28,7 @@ from mcmia_tf.audit.suite import build_model_caches
 from mcmia_tf.compat import keras
 from mcmia_tf.data import load_dataset
 from mcmia_tf.data import MembershipSplit
+from mcmia_tf.data import plant_canaries
 from mcmia_tf.privacy.recipes import Recipe
 from mcmia_tf.pruning import sparsity_report
 from mcmia_tf.study import report as report_lib
@@ -86,18 +87,31 @@ class _SeedStudy:
 
     # ---------------------------------------------------------------- stages
     def make_split(self) -> dict:
+        config, num_examples = self.config, len(self.dataset.x_train)
+        shadow_pool = config.num_shadow_pool
+        if shadow_pool is None and config.num_canaries:
+            # "All the rest" for the shadow pool, minus the examples the canaries need.
+            shadow_pool = max(0, num_examples - 2 * config.num_members - config.num_reference
+                              - config.num_canaries)
         split = MembershipSplit.create(
-            dataset_name=self.dataset.name, num_examples=len(self.dataset.x_train),
-            num_members=self.config.num_members, num_reference=self.config.num_reference,
-            num_shadow_pool=self.config.num_shadow_pool, seed=self.seed)
+            dataset_name=self.dataset.name, num_examples=num_examples,
+            num_members=config.num_members, num_reference=config.num_reference,
+            num_shadow_pool=shadow_pool, seed=self.seed)
+        if config.num_canaries:
+            split = plant_canaries(split, self.dataset.y_train, config.num_canaries,
+                                   kind=config.canary_kind,
+                                   num_classes=self.dataset.num_classes, seed=self.seed)
         split.save(self.split_path)
         return {"path": os.path.basename(self.split_path), **split.sizes()}
 
     def train(self, method: str) -> dict:
         x_members, y_members = self.split.take("members", self.dataset.x_train,
                                                self.dataset.y_train)
+        # The members and, with a canary audit, the IN canaries (never in test accuracy).
+        x_train, y_train = self.split.target_training_data(self.dataset.x_train,
+                                                           self.dataset.y_train)
         with self._scope():
-            result = self.recipe(method).fit(x_members, y_members, seed=self.seed)
+            result = self.recipe(method).fit(x_train, y_train, seed=self.seed)
         model = result.model
         os.makedirs(os.path.dirname(self.model_path(method)), exist_ok=True)
         model.save(self.model_path(method))

@@ -12,6 +12,7 @@ from mcmia_tf.audit import suite
 from mcmia_tf.audit.reference_models import StandardTrainingRecipe
 from mcmia_tf.audit.report import AuditReport
 from mcmia_tf.data import MembershipSplit
+from mcmia_tf.data import plant_canaries
 
 # 300 members and 300 non-members: the target fits its members perfectly and gets
 # ~91% on non-members. Shadow models train on halves of a 600-example pool, i.e. on
@@ -50,16 +51,16 @@ def test_every_attack_beats_chance(audit):
         return np.sqrt(-np.log(alpha / 2) / 2) * np.sqrt((n + m) / (n * m))
 
     expected = {"loss", "confidence", "entropy", "modified_entropy", "shadow_mlp",
-                "lira_online", "lira_offline"} | {
+                "lira_online", "lira_offline", "rmia_online", "rmia_offline"} | {
                     f"{metric}_class_conditional" for metric in
                     ("loss", "confidence", "entropy", "modified_entropy")}
     assert {a.name for a in report.attacks} == expected
     for attack in report.attacks:
         assert attack.metrics.advantage > critical_advantage(0.05), attack.name
-        if attack.family == "lira":
+        if attack.family in ("lira", "rmia"):
             assert attack.metrics.advantage > critical_advantage(0.001), attack.name
         assert attack.metrics.auc > 0.5, attack.name
-        if attack.family != "lira":  # thresholds fitted on shadow data beat 50% too
+        if attack.family not in ("lira", "rmia"):  # thresholds fitted on shadow data beat 50% too
             assert attack.threshold_accuracy > 0.5, attack.name
 
 
@@ -70,7 +71,45 @@ def test_lira_beats_global_loss_threshold_at_low_fpr(audit):
         lira = report.attack(variant).metrics
         assert lira.tpr_at_fpr["0.1pct"] > loss.tpr_at_fpr["0.1pct"], variant
         assert lira.auc > loss.auc, variant
-    assert report.strongest.family == "lira"
+    assert report.strongest.family in ("lira", "rmia")
+
+
+def test_rmia_beats_global_loss_threshold_and_uses_the_shared_models(audit):
+    report = audit[0]
+    loss = report.attack("loss").metrics
+    for variant in ("rmia_online", "rmia_offline"):
+        attack = report.attack(variant)
+        assert attack.metrics.auc > loss.auc, variant
+        assert attack.metrics.tpr_at_fpr["1pct"] > loss.tpr_at_fpr["1pct"], variant
+        assert attack.parameters["num_reference_models"] == 8  # LiRA's models, no extra ones.
+        assert 0 <= attack.parameters["offline_a"] <= 1
+
+
+def test_every_number_has_an_interval_and_the_strongest_is_out_of_sample(audit):
+    report = audit[0]
+    for attack in report.attacks:
+        intervals = attack.metrics.confidence_intervals
+        for name in ("auc", "balanced_accuracy", "tpr_at_1pct_fpr", "tpr_at_0.1pct_fpr"):
+            low, high = intervals[name]
+            value = (attack.metrics.auc if name == "auc" else attack.metrics.balanced_accuracy
+                     if name == "balanced_accuracy" else
+                     attack.metrics.tpr_at_fpr[name[len("tpr_at_"):-len("_fpr")]])
+            assert low <= value <= high or np.isclose(value, low) or np.isclose(value, high), (
+                attack.name, name)
+    selection = report.selection
+    assert report.strongest.name == selection.name
+    # 300 non-members: half of them resolve 1% FPR, not 0.1%.
+    assert selection.target_fpr == 0.01
+    assert selection.num_selection + selection.num_report == 2 * _NUM_MEMBERS
+    assert not set(selection.selection_index) & set(selection.report_index)
+    floor = report.noise_floor
+    assert floor.num_attacks == len(report.attacks) and floor.target_fpr == 0.01
+    # An overfit target leaks far above what permuted labels give.
+    assert floor.is_above(selection.report_tpr)
+    assert 0.0 < floor.floor < 0.1
+    markdown = report.to_markdown()
+    assert "Noise floor" in markdown and "measured on the other half" in markdown
+    assert "] |" in markdown  # intervals in the table cells
 
 
 def test_report_folder(audit):
@@ -120,16 +159,20 @@ class _SpyPredictor(predictors.KerasPredictor):
         return super().predict(x, batch_size)
 
 
-def test_roles_stay_disjoint(digits, tmp_path):
-    # Pixel (0, 0) is blank in every digit; it carries the example's index instead.
+def _indexed_setting(digits):
+    """Digits whose pixel (0, 0), blank in every digit, carries the example's index."""
     x = digits.x_train.copy()
     x[:, 0, 0, 0] = np.arange(len(x)) / 10_000
     split = MembershipSplit.create(dataset_name="digits", num_examples=len(x), num_members=100,
                                    num_reference=100, num_shadow_pool=200, seed=1)
     recipe = StandardTrainingRecipe("mlp", (8, 8, 1), 10, epochs=1,
                                     model_kwargs={"hidden_units": [8]})
-    spy = _SpyRecipe(recipe)
     target = _SpyPredictor(recipe.train(*split.take("members", x, digits.y_train), seed=5))
+    return x, split, _SpyRecipe(recipe), target
+
+
+def test_roles_stay_disjoint(digits, tmp_path):
+    x, split, spy, target = _indexed_setting(digits)
     suite.run_audit(target, x, digits.y_train, split, spy,
                     suite.AuditConfig(attacks=("loss", "shadow", "lira_online"),
                                       num_reference_models=2, num_shadow_models=2),
@@ -138,7 +181,7 @@ def test_roles_stay_disjoint(digits, tmp_path):
     shadow_pool, reference = set(split.shadow_pool), set(split.reference)
     assert len(spy.trained_on) == 4
     shadow_models, lira_models = spy.trained_on[:2], spy.trained_on[2:]
-    # With 2 models, every example is IN exactly one of them (draw_inclusion_masks).
+    # With 2 models, every example is IN exactly one of them (a pair of masks).
     assert shadow_models[0] | shadow_models[1] == shadow_pool  # never the candidates
     assert not shadow_models[0] & shadow_models[1]
     assert lira_models[0] | lira_models[1] == candidates  # halves of the candidates
@@ -146,6 +189,21 @@ def test_roles_stay_disjoint(digits, tmp_path):
     # The target is queried on the candidates only; the defender's D' is never used.
     assert target.queried == candidates
     assert not any(rows & reference for rows in spy.trained_on)
+
+
+def test_rmia_population_comes_from_the_shadow_pool_and_no_model_trains_on_it(digits,
+                                                                             tmp_path):
+    x, split, spy, target = _indexed_setting(digits)
+    report = suite.run_audit(target, x, digits.y_train, split, spy,
+                             suite.AuditConfig(attacks=("rmia_online",), num_reference_models=2,
+                                               num_shadow_models=0, rmia_population_size=50),
+                             cache_dir=str(tmp_path), verbose=0)
+    candidates = set(split.members) | set(split.non_members)
+    population = target.queried - candidates
+    assert len(population) == 50 and population <= set(split.shadow_pool)
+    assert len(spy.trained_on) == 2  # the reference models only
+    assert all(rows <= candidates for rows in spy.trained_on)
+    assert report.attack("rmia_online").parameters["num_population"] == 50
 
 
 def test_augmented_lira_queries(digits, tmp_path):
@@ -199,6 +257,9 @@ def test_bad_inputs_raise_clear_errors(digits):
                         config=metric_only)
     with pytest.raises(ValueError, match="`members` is empty"):
         suite.run_audit(good, x, y, _split([], [1], [2]), config=metric_only)
+    with pytest.raises(ValueError, match="RMIA needs population data.*shadow pool"):
+        suite.run_audit(good, x, y, _split([0], [1], []), _RECIPE,
+                        config=suite.AuditConfig(attacks=("rmia_online",), num_shadow_models=0))
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -208,7 +269,43 @@ def test_bad_inputs_raise_clear_errors(digits):
     ({"num_reference_models": 3}, "Offline LiRA needs at least 4"),
     ({"attacks": ("shadow",), "num_shadow_models": 0}, "num_shadow_models"),
     ({"shadow_classifier": "svm"}, "shadow_classifier"),
+    ({"attacks": ("rmia_online",), "num_reference_models": 0}, "RMIA needs at least 1"),
+    ({"attacks": ("rmia_offline",), "num_reference_models": 1}, "Offline RMIA needs at least 2"),
+    ({"rmia_gamma": 0.0}, "rmia_gamma"),
+    ({"rmia_temperature": -1.0}, "rmia_temperature"),
+    ({"rmia_offline_a": 1.5}, "rmia_offline_a"),
+    ({"num_bootstrap": -1}, "num_bootstrap"),
 ])
 def test_bad_config_raises(kwargs, message):
     with pytest.raises(ValueError, match=message):
         suite.AuditConfig(**kwargs)
+
+
+def test_canary_audit_scores_in_vs_out_canaries_apart_from_the_average_case(digits, tmp_path):
+    x = digits.x_train.copy()
+    x[:, 0, 0, 0] = np.arange(len(x)) / 10_000  # the example's index, as above
+    split = MembershipSplit.create(dataset_name="digits", num_examples=len(x), num_members=300,
+                                   num_shadow_pool=300, seed=3)
+    split = plant_canaries(split, digits.y_train, 100, seed=3)
+    spy = _SpyRecipe(_RECIPE)
+    target = _RECIPE.train(*split.target_training_data(x, digits.y_train), seed=11)
+    report = suite.run_audit(target, x, digits.y_train, split, spy,
+                             suite.AuditConfig(attacks=("loss", "lira_online", "rmia_online"),
+                                               num_reference_models=4, num_shadow_models=0),
+                             cache_dir=str(tmp_path), verbose=0)
+    # The average case is members vs non-members only.
+    assert (report.num_members, report.num_non_members) == (300, 300)
+    canary = report.canary
+    assert (canary.num_members, canary.num_non_members) == (50, 50)
+    assert canary.target == {"canary_kind": "mislabeled", "num_canaries": 100}
+    # Each reference model trains on about half of the canaries (and never the pool).
+    canaries = set(split.canaries.indices)
+    for rows in spy.trained_on:
+        assert 30 <= len(rows & canaries) <= 70
+        assert not rows & set(split.shadow_pool)
+    # A mislabeled canary the target trained on is memorized: far easier to detect
+    # than an average member (the worst case the audit is for).
+    for name in ("loss", "lira_online", "rmia_online"):
+        assert canary.attack(name).metrics.auc > 0.9, name
+        assert canary.attack(name).metrics.auc > report.attack(name).metrics.auc, name
+    assert AuditReport.from_dict(report.to_dict()) == report

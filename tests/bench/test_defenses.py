@@ -6,14 +6,23 @@ import pytest
 
 from bench import defenses
 from mcmia_tf.study import preset
+from mcmia_tf.study.claims import check_claims
 
 
-def _entry(name, test_accuracy, sparsity, attacks, epsilon=None):
+def _entry(name, test_accuracy, sparsity, attacks, epsilon=None, width=0.001):
+    """attacks: {name: (balanced accuracy, auc, tpr at 0.1% FPR)}; intervals +- width."""
+    strongest = max(attacks, key=lambda a: attacks[a][2])
+    _, auc, tpr = attacks[strongest]
     return {"name": name, "train_accuracy": 1.0, "test_accuracy": test_accuracy,
             "sparsity": sparsity, "compression_rate": 1 / (1 - sparsity), "epsilon": epsilon,
-            "strongest_attack": max(attacks, key=lambda a: attacks[a][2]),
+            "strongest_attack": strongest,
+            "strongest": {"attack": strongest, "target_fpr": 0.001, "tpr": tpr,
+                          "tpr_interval": [tpr - width, tpr + width], "auc": auc,
+                          "auc_interval": [auc - width, auc + width]},
+            "noise_floor": {"floor": 0.002}, "canary": None,
             "attacks": {a: {"balanced_accuracy": b, "auc": auc, "advantage": 2 * b - 1,
-                            "tpr_at_fpr": {"0.01": 0.1, "0.001": tpr, "0": 0.0}}
+                            "tpr_at_fpr": {"0.01": 0.1, "0.001": tpr, "0": 0.0},
+                            "intervals": {"balanced_accuracy": [b - width, b + width]}}
                         for a, (b, auc, tpr) in attacks.items()},
             "wall_time": {"train": 10.0, "audit": 5.0, "export": 100.0}}
 
@@ -58,14 +67,17 @@ def test_claims_report_failed_targets_as_failed():
         _entry("minmax", 0.86, 0.0, {"lira_online": (0.55, 0.55, 0.010)}),
         _entry("mcmia_pruning", 0.87, 0.95, {"lira_online": (0.56, 0.56, 0.010)}),
         _entry("mcmia_pruning_minmax", 0.86, 0.95, {"lira_online": (0.53, 0.53, 0.005)}),
-        _entry("tfmot_magnitude", 0.86, 0.95, {"lira_online": (0.57, 0.57, 0.012)})]}
-    lines = defenses.claims(defenses.rows_from_results(results))
-    text = "\n".join(lines)
-    assert "four methods': holds (53.00%; lowest of the others: minmax, 55.00%)" in text
-    assert "+4.00 points below (paper: up to 13.6)" in text
-    assert "-1.00 points below (paper: up to 10)" in text
+        _entry("tfmot_magnitude", 0.86, 0.95, {"lira_online": (0.57, 0.57, 0.015)})]}
+    text = "\n".join(defenses.claims(results))
+    assert "among the seed paper's four methods*: holds (MCMIA-Pruning & Min-Max: 53.00%" in text
+    assert "among all methods*: does not hold here" in text  # DP-SGD is lower still
+    assert "below Baseline* (paper: up to 13.6 points): holds, +4.00 points" in text
+    assert "below Min-Max* (paper: up to 10 points): does not hold here, -1.00 points" in text
     # 0.005 / 0.020 = 0.25 > 0.2: the target is missed and the line says so by its number.
-    assert "= 0.25 x baseline" in text and "-2.00 points vs baseline" in text
-    assert "(NOT below)" in text and "accuracy NOT matched" in text
-    assert "mcmia_pruning@0.95 vs tfmot_magnitude" in text and ": dominates" in text
-    assert "mcmia_pruning_minmax@0.95 vs tfmot_magnitude" in text
+    assert "TPR ratio 0.25" in text and "accuracy -2.00 points" in text
+    assert "MCMIA-Pruning & Min-Max vs DP-SGD*: TPR@0.1%FPR" in text
+    assert ": higher; test accuracy +16.00 points (accuracy NOT matched" in text
+    assert "MCMIA-Pruning vs tfmot magnitude at the same sparsity*: test accuracy +1.00 " \
+        "points, leakage lower: dominates" in text
+    # The study report prints exactly these lines.
+    assert defenses.claims(results) == check_claims({e["name"]: e for e in results["methods"]})

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mcmia_tf.data import draw_inclusion_masks
+from mcmia_tf.data import draw_paired_inclusion_masks
 from mcmia_tf.data import MembershipSplit
 
 
@@ -113,3 +114,18 @@ def test_inclusion_masks_with_an_odd_number_of_models():
 def test_inclusion_masks_reject_zero_models():
     with pytest.raises(ValueError, match="num_models"):
         draw_inclusion_masks(10, 0, seed=0)
+
+
+def test_paired_inclusion_masks_balance_every_even_prefix():
+    masks = draw_paired_inclusion_masks(101, 7, seed=4)
+    assert masks.shape == (7, 101)
+    for first in (0, 2, 4):
+        np.testing.assert_array_equal(masks[first + 1], ~masks[first])
+    for k in (2, 4, 6):
+        np.testing.assert_array_equal(masks[:k].sum(axis=0), k // 2)
+    # The unpaired last model and every pair's first model train on a random half.
+    assert all(abs(int(m.sum()) - 50.5) <= 0.5 for m in masks)
+    assert not np.array_equal(masks[0], masks[2])
+    np.testing.assert_array_equal(masks, draw_paired_inclusion_masks(101, 7, seed=4))
+    with pytest.raises(ValueError, match="num_models"):
+        draw_paired_inclusion_masks(10, 0, seed=0)

@@ -21,7 +21,8 @@ from mcmia_tf.study import without_wall_times
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = ["--preset=quick", "--methods=baseline,mcmia_pruning", "--num_members=200",
         "--num_reference=100", "--epochs=3", "--regularization_epochs=1", "--retrain_epochs=1",
-        "--num_reference_models=4", "--num_shadow_models=1", "--export_modes=int8"]
+        "--num_reference_models=4", "--num_shadow_models=1", "--export_modes=int8",
+        "--canaries=40", "--num_bootstrap=50", "--num_permutations=50"]
 
 
 def _command(output_dir, *extra):
@@ -75,6 +76,18 @@ def test_results_report_and_plots(reference_run):
                                            f"{method}_int8.tflite"))
     split = MembershipSplit.load(os.path.join(output_dir, "split.json"), "digits")
     assert split.sizes()["members"] == 200
+    # The canary audit: recorded in the split, disjoint from every other role (the split
+    # checks it on load), reported apart from the average case.
+    assert split.canaries.num_canaries == 40 and split.canaries.target_in.sum() == 20
+    for entry in results["methods"]:
+        canary = entry["canary"]
+        assert canary["num_canaries"] == 40 and canary["kind"] == "mislabeled"
+        assert canary["strongest"]["num_selection"] + canary["strongest"]["num_report"] == 40
+        strongest = entry["strongest"]
+        assert strongest["attack"] == entry["strongest_attack"]
+        low, high = strongest["tpr_interval"]
+        assert 0 <= low <= high <= 1 and entry["noise_floor"]["num_permutations"] == 50
+    assert "## Worst case: canaries" in report and "floor" in report
     assert "report.md" in stdout and "[7/7]" in stdout
 
 

@@ -13,17 +13,31 @@ from mcmia_tf.study import without_wall_times
 from mcmia_tf.study import results as results_lib
 
 
-def _entry(name, test_accuracy, tpr, epsilon=None, sparsity=0.0):
+def _entry(name, test_accuracy, tpr, epsilon=None, sparsity=0.0, width=0.002):
+    """A method entry whose single attack has balanced accuracy 0.5 + tpr, +- width."""
     attack = {"balanced_accuracy": 0.5 + tpr, "auc": 0.5 + tpr, "advantage": tpr,
-              "tpr_at_fpr": {"0.01": 2 * tpr, "0.001": tpr, "0": 0.0}}
+              "tpr_at_fpr": {"0.01": 2 * tpr, "0.001": tpr, "0": 0.0},
+              "intervals": {"auc": [0.5 + tpr - width, 0.5 + tpr + width],
+                            "balanced_accuracy": [0.5 + tpr - width, 0.5 + tpr + width],
+                            "tpr_at_fpr": {"0.01": [2 * tpr - width, 2 * tpr + width],
+                                           "0.001": [tpr - width, tpr + width],
+                                           "0": [0.0, 0.0]}}}
+    strongest = {"attack": "loss", "target_fpr": 0.001, "tpr": tpr,
+                 "tpr_interval": [tpr - width, tpr + width], "auc": 0.5 + tpr,
+                 "auc_interval": [0.5 + tpr - width, 0.5 + tpr + width],
+                 "selection_tpr": tpr, "num_selection": 1000, "num_report": 1000}
+    floor = {"target_fpr": 0.001, "floor": 0.003, "null_mean": 0.0015, "quantile": 0.95,
+             "num_permutations": 200}
     return {
         "name": name, "config": {"method": name}, "train_accuracy": 1.0,
         "test_accuracy": test_accuracy, "sparsity": sparsity,
         "compression_rate": 1.0 / (1.0 - sparsity), "epsilon": epsilon,
-        "attacks": {"loss": attack}, "strongest_attack": "loss",
+        "attacks": {"loss": attack}, "strongest_attack": "loss", "strongest": strongest,
+        "noise_floor": floor, "canary": None,
         "tflite": {"sizes": {"int8": {"bytes": 100, "zipped_bytes": 90}},
                    "int8_accuracy": test_accuracy, "agreement": 1.0, "deployed_format": "int8",
-                   "deployed_strongest_attack": "loss", "deployed_tpr_at_0.1pct_fpr": tpr},
+                   "deployed_strongest_attack": "loss", "deployed_tpr_at_0.1pct_fpr": tpr,
+                   "strongest": strongest, "noise_floor": floor},
         "layers": [{"path": "fc1", "sparsity": sparsity}],
         "roc": {"attack": "loss", "fpr": [0.0, 1.0], "tpr": [0.0, 1.0]},
         "wall_time": {"train": 1.0, "audit": 2.0, "export": 3.0},
@@ -69,32 +83,45 @@ def test_validation_lists_every_problem():
     assert "dp: epsilon=None is not a positive number" in text
 
 
+def _four_methods(width=0.002):
+    return {0: {"baseline": _entry("baseline", 0.9, 0.10, width=width),
+                "minmax": _entry("minmax", 0.9, 0.02, width=width),
+                "mcmia_pruning": _entry("mcmia_pruning", 0.9, 0.05, sparsity=0.95, width=width),
+                "mcmia_pruning_minmax": _entry("mcmia_pruning_minmax", 0.9, 0.04,
+                                               sparsity=0.95, width=width)}}
+
+
 def test_claims_are_reported_whatever_they_say():
     config = preset("quick", methods=("baseline", "minmax", "mcmia_pruning",
                                       "mcmia_pruning_minmax"))
-    per_seed = {0: {"baseline": _entry("baseline", 0.9, 0.10),
-                    "minmax": _entry("minmax", 0.9, 0.02),
-                    "mcmia_pruning": _entry("mcmia_pruning", 0.9, 0.05, sparsity=0.95),
-                    "mcmia_pruning_minmax": _entry("mcmia_pruning_minmax", 0.9, 0.04,
-                                                   sparsity=0.95)}}
-    text = render_markdown(results_lib.study_results(config, _Dataset(), per_seed))
-    assert ("has the lowest attack accuracy*: does not hold here (MCMIA-Pruning & Min-Max: "
-            "54.00%; lowest of the others: Min-Max, 52.00%)") in text
+    text = render_markdown(results_lib.study_results(config, _Dataset(), _four_methods()))
+    assert ("has the lowest attack accuracy among the seed paper's four methods*: does not "
+            "hold here (MCMIA-Pruning & Min-Max: 54.00% [53.80, 54.20]; lowest of the others: "
+            "Min-Max, 52.00% [51.80, 52.20])") in text
     assert "below Baseline* (paper: up to 13.6 points): holds, +5.00 points" in text
     assert "below Min-Max* (paper: up to 10 points): does not hold here, -3.00 points" in text
+    # Only the seed's four methods: no second, identical "among all methods" line.
+    assert "among all methods" not in text
 
 
-def test_an_equal_attack_accuracy_is_a_tie_not_a_win():
-    config = preset("quick", methods=("baseline", "mcmia_pruning_minmax", "tfmot_magnitude"))
+def test_overlapping_intervals_are_not_distinguishable():
+    config = preset("quick", methods=("baseline", "minmax", "mcmia_pruning",
+                                      "mcmia_pruning_minmax"))
+    # +-3 points around 52% and 54%: the intervals overlap.
+    text = render_markdown(results_lib.study_results(config, _Dataset(),
+                                                     _four_methods(width=0.03)))
+    assert ("lowest attack accuracy among the seed paper's four methods*: not distinguishable "
+            "from Min-Max") in text
+    assert "below Min-Max* (paper: up to 10 points): not distinguishable, -3.00 points" in text
+
+
+def test_leakage_table_shows_intervals_floor_and_the_verdict_under_it():
+    config = preset("quick", methods=("baseline", "dp"))
     per_seed = {0: {"baseline": _entry("baseline", 0.9, 0.10),
-                    "mcmia_pruning_minmax": _entry("mcmia_pruning_minmax", 0.9, 0.04,
-                                                   sparsity=0.95),
-                    "tfmot_magnitude": _entry("tfmot_magnitude", 0.9, 0.04, sparsity=0.95)}}
-    # 0.536 computed two ways: float rounding must not decide the claim.
-    per_seed[0]["mcmia_pruning_minmax"]["attacks"]["loss"]["balanced_accuracy"] = 0.5359999999999999
-    per_seed[0]["tfmot_magnitude"]["attacks"]["loss"]["balanced_accuracy"] = 0.536
+                    "dp": _entry("dp", 0.7, 0.001, epsilon=3.0)}}
     text = render_markdown(results_lib.study_results(config, _Dataset(), per_seed))
-    assert "has the lowest attack accuracy*: tied with tfmot magnitude" in text
+    assert "| Baseline | loss | 10.00% [9.80, 10.20] | 0.30% |" in text
+    assert "| DP-SGD | loss | 0.10% [-0.10, 0.30] (under the floor) | 0.30% |" in text
 
 
 def test_without_wall_times_drops_only_timings():

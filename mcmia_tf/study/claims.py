@@ -1,0 +1,160 @@
+"""The seed paper's claims and the project's targets, checked on a study's entries.
+
+One place for every verdict that the study report (`report.md`) and the defence
+benchmark (`bench.defenses`) print, so the two can never disagree. Every
+comparison uses the 95% bootstrap intervals of `results.json`: two numbers whose
+intervals overlap are "not distinguishable" (the conservative overlap rule of
+`mcmia_tf.audit.significance.compare`, not a test of their difference), and a
+verdict is only "holds" or "does not hold" when the intervals separate them.
+
+Metrics:
+* attack accuracy (the MCMIA paper's metric): the best balanced accuracy of any
+  attack, with that attack's interval;
+* low-FPR leakage (Carlini et al., S&P 2022): the strongest attack's TPR, chosen on
+  a random half of the candidates and measured on the other half, with its
+  interval and the noise floor of permuted labels.
+
+The seed paper's table has four methods (baseline, Min-Max, MCMIA-Pruning, MCMIA-
+Pruning & Min-Max); its "lowest attack accuracy" claim is checked among those four
+and, separately, among every method of the study (DP-SGD and tfmot included).
+"""
+
+from typing import List, Mapping, Optional, Sequence, Tuple
+
+from mcmia_tf.audit.significance import compare
+
+__all__ = ["SEED_TABLE_METHODS", "LABELS", "attack_accuracy", "leakage", "check_claims",
+           "label"]
+
+SEED_TABLE_METHODS = ("baseline", "minmax", "mcmia_pruning", "mcmia_pruning_minmax")
+LABELS = {"baseline": "Baseline", "dp": "DP-SGD", "minmax": "Min-Max",
+          "mcmia_pruning": "MCMIA-Pruning", "mcmia_pruning_minmax": "MCMIA-Pruning & Min-Max",
+          "tfmot_magnitude": "tfmot magnitude"}
+Interval = Optional[Tuple[float, float]]
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def _pct(value: Optional[float], interval: Interval = None) -> str:
+    if value is None:
+        return "—"
+    text = f"{100 * value:.2f}%"
+    return text if not interval else f"{text} [{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"
+
+
+def attack_accuracy(entry: Mapping) -> Tuple[float, Interval]:
+    """The best balanced accuracy over all attacks, and that attack's 95% interval."""
+    best = max(entry["attacks"].values(), key=lambda a: a["balanced_accuracy"])
+    interval = (best.get("intervals") or {}).get("balanced_accuracy")
+    return best["balanced_accuracy"], None if interval is None else tuple(interval)
+
+
+def leakage(entry: Mapping) -> Tuple[float, Interval, float]:
+    """(TPR, 95% interval, FPR) of the out-of-sample strongest attack."""
+    strongest = entry["strongest"]
+    interval = strongest.get("tpr_interval")
+    return (strongest["tpr"], None if interval is None else tuple(interval),
+            strongest["target_fpr"])
+
+
+def _ordered(value_a, interval_a, value_b, interval_b) -> str:
+    """compare(), or a plain order when a number has no interval (then said so)."""
+    if interval_a is None or interval_b is None:
+        order = "lower" if value_a < value_b else "higher" if value_a > value_b else "equal"
+        return f"{order} (no intervals)"
+    return compare(value_a, interval_a, value_b, interval_b)
+
+
+def _lowest(entries: Mapping[str, Mapping], method: str, among: Sequence[str],
+            scope: str) -> Optional[str]:
+    if method not in entries or not any(m in entries for m in among if m != method):
+        return None
+    ours = attack_accuracy(entries[method])
+    others = {m: attack_accuracy(entries[m]) for m in among if m in entries and m != method}
+    runner_up = min(others, key=lambda m: others[m][0])
+    relation = _ordered(*ours, *others[runner_up])
+    verdict = {"lower": "holds", "higher": "does not hold here"}.get(
+        relation, f"{relation} from {label(runner_up)}")
+    return (f"- *{label(method)} has the lowest attack accuracy {scope}*: {verdict} "
+            f"({label(method)}: {_pct(*ours)}; lowest of the others: {label(runner_up)}, "
+            f"{_pct(*others[runner_up])}).")
+
+
+def _below(entries, method: str, other: str, paper: str) -> Optional[str]:
+    if method not in entries or other not in entries:
+        return None
+    ours, theirs = attack_accuracy(entries[method]), attack_accuracy(entries[other])
+    relation = _ordered(*ours, *theirs)
+    verdict = {"lower": "holds", "higher": "does not hold here"}.get(relation, relation)
+    return (f"- *{label(method)} attack accuracy below {label(other)}* (paper: {paper} "
+            f"points): {verdict}, {100 * (theirs[0] - ours[0]):+.2f} points "
+            f"({_pct(*ours)} vs {_pct(*theirs)}).")
+
+
+def _leakage_versus(entries, method: str, other: str, accuracy_window: float = 0.01) -> \
+        Optional[str]:
+    """Leakage of `method` against `other`, and whether their accuracies are matched."""
+    if method not in entries or other not in entries:
+        return None
+    ours, theirs = entries[method], entries[other]
+    tpr, interval, fpr = leakage(ours)
+    other_tpr, other_interval, _ = leakage(theirs)
+    relation = _ordered(tpr, interval, other_tpr, other_interval)
+    gap = 100 * (ours["test_accuracy"] - theirs["test_accuracy"])
+    matched = "matched" if abs(gap) <= 100 * accuracy_window else "NOT matched"
+    return (f"- *{label(method)} vs {label(other)}*: TPR@{100 * fpr:g}%FPR {_pct(tpr, interval)}"
+            f" vs {_pct(other_tpr, other_interval)}: {relation}; test accuracy {gap:+.2f} "
+            f"points (accuracy {matched} within {100 * accuracy_window:g} point).")
+
+
+def _target(entries, method="mcmia_pruning_minmax") -> Optional[str]:
+    """The project's target: <= 1/5 of the baseline's TPR within 1 point at >= 20x."""
+    if method not in entries or "baseline" not in entries:
+        return None
+    ours, base = entries[method], entries["baseline"]
+    tpr, interval, fpr = leakage(ours)
+    base_tpr, base_interval, _ = leakage(base)
+    ratio = tpr / max(base_tpr, 1e-12)
+    # "Met" needs the upper end of our interval at most 1/5 of the baseline's lower end.
+    if interval is None or base_interval is None:
+        certain = "no intervals"
+    else:
+        certain = ("met with the intervals" if interval[1] <= 0.2 * base_interval[0]
+                   else "not established by the intervals")
+    return (f"- *Target: {label(method)} at <= 1/5 of the baseline's TPR@{100 * fpr:g}%FPR "
+            f"within 1 point of its accuracy at >= 20x*: TPR ratio {ratio:.2f} "
+            f"({_pct(tpr, interval)} vs {_pct(base_tpr, base_interval)}; {certain}), accuracy "
+            f"{100 * (ours['test_accuracy'] - base['test_accuracy']):+.2f} points, compression "
+            f"{ours['compression_rate']:.1f}x.")
+
+
+def _dominates(entries, method="mcmia_pruning", peer="tfmot_magnitude") -> Optional[str]:
+    if method not in entries or peer not in entries:
+        return None
+    ours, theirs = entries[method], entries[peer]
+    relation = _ordered(*leakage(ours)[:2], *leakage(theirs)[:2])
+    accuracy = 100 * (ours["test_accuracy"] - theirs["test_accuracy"])
+    verdict = ("dominates" if relation == "lower" and accuracy > 0 else
+               "does not dominate")
+    return (f"- *{label(method)} vs {label(peer)} at the same sparsity*: test accuracy "
+            f"{accuracy:+.2f} points, leakage {relation}: {verdict}.")
+
+
+def check_claims(entries: Mapping[str, Mapping]) -> List[str]:
+    """Every claim that the given method entries (by name) allow to check."""
+    lines = [
+        _lowest(entries, "mcmia_pruning_minmax", SEED_TABLE_METHODS,
+                "among the seed paper's four methods"),
+        _lowest(entries, "mcmia_pruning_minmax", tuple(entries), "among all methods"),
+        _below(entries, "mcmia_pruning", "baseline", "up to 13.6"),
+        _below(entries, "mcmia_pruning", "minmax", "up to 10"),
+        _target(entries),
+        _leakage_versus(entries, "mcmia_pruning_minmax", "dp"),
+        _dominates(entries),
+    ]
+    # Among all methods repeats the first line when the study has only the seed's four.
+    if set(entries) <= set(SEED_TABLE_METHODS):
+        lines[1] = None
+    return [line for line in lines if line is not None]
