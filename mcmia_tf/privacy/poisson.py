@@ -1,0 +1,68 @@
+"""Poisson subsampling: the batches DP-SGD's privacy accounting assumes.
+
+The RDP / PLD analyses of DP-SGD (Abadi et al., CCS 2016; Mironov et al., 2019)
+amplify privacy by *Poisson* subsampling: at every step each of the n examples
+joins the batch independently with probability q = B / n, so batch sizes vary
+around B. Shuffled fixed-size batches, the common practice, are not covered
+exactly by that analysis (Chua et al., "How Private are DP-SGD Implementations?",
+ICML 2024), so reports say which sampler a number was trained with.
+
+`poisson_batches` is an endless `tf.data.Dataset`; train with
+`model.fit(data, steps_per_epoch=steps_per_epoch(n, B), epochs=E)`. Step t's batch
+is a function of `(seed, t)` alone (stateless sampling), so a run is reproducible
+and resumable. A DP step normalises the noisy clipped sum by the *expected* batch
+size B, not the drawn one, which would leak the batch size (Abadi et al.).
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["SAMPLERS", "poisson_batches", "steps_per_epoch"]
+
+SAMPLERS = ("shuffle", "poisson")
+
+
+def steps_per_epoch(num_examples: int, expected_batch_size: int) -> int:
+    """Steps of one epoch, `ceil(n / B)`: each example is used once per epoch on average."""
+    return int(math.ceil(num_examples / expected_batch_size))
+
+
+def poisson_batches(x: np.ndarray, y: np.ndarray, expected_batch_size: int,
+                    seed: int) -> tf.data.Dataset:
+    """Endless batches in which every example appears with probability B / n.
+
+    Args:
+      x: `(n, ...)` inputs.
+      y: `(n,)` labels.
+      expected_batch_size: B, with `1 <= B <= n`.
+      seed: the batches are a function of `(seed, step)`.
+
+    Returns:
+      A `tf.data.Dataset` of `(x_batch, y_batch)` of varying (possibly zero) size.
+
+    Raises:
+      ValueError: if B is outside [1, n] or x and y differ in length.
+    """
+    num_examples = len(x)
+    if len(y) != num_examples:
+        raise ValueError("Invalid value for arguments `x` and `y`. Expected the same length. "
+                         f"Received: len(x)={num_examples}, len(y)={len(y)}")
+    if isinstance(expected_batch_size, bool) or not isinstance(
+            expected_batch_size, (int, np.integer)) or not 1 <= expected_batch_size <= num_examples:
+        raise ValueError("Invalid value for argument `expected_batch_size`. Expected an integer "
+                         f"in [1, {num_examples}] (the number of examples). Received: "
+                         f"expected_batch_size={expected_batch_size!r}")
+    rate = float(expected_batch_size) / num_examples
+    x_all, y_all = tf.constant(x), tf.constant(y)
+
+    def draw(step):
+        # Stateless: step t's batch depends on (seed, t) only, whatever ran before.
+        keep = tf.random.stateless_uniform([num_examples], seed=tf.stack(
+            [tf.constant(int(seed), tf.int64), step])) < rate
+        index = tf.reshape(tf.where(keep), [-1])
+        return tf.gather(x_all, index), tf.gather(y_all, index)
+
+    return tf.data.Dataset.counter().map(draw, num_parallel_calls=tf.data.AUTOTUNE,
+                                         deterministic=True).prefetch(2)
