@@ -83,8 +83,13 @@ _L2_NORM_CLIP = flags.DEFINE_float("l2_norm_clip", 1.0, "DP-SGD clipping norm C.
 _NOISE_MULTIPLIER = flags.DEFINE_float("noise_multiplier", 1.1, "DP-SGD sigma.")
 _TARGET_EPSILON = flags.DEFINE_float("target_epsilon", None,
                                      "If set, sigma is searched to reach this epsilon.")
-_NUM_MICROBATCHES = flags.DEFINE_integer("num_microbatches", 16,
-                                         "DP microbatches per batch (0: per example).")
+_NUM_MICROBATCHES = flags.DEFINE_integer("num_microbatches", 0,
+                                         "DP microbatches per batch (0: per-example clipping "
+                                         "with fast gradient norms).")
+_DP_SAMPLING = flags.DEFINE_enum("dp_sampling", None, ["poisson", "shuffled"],
+                                 "DP batches: Poisson subsampling (what the accountant assumes; "
+                                 "default with per-example clipping) or shuffled fixed-size "
+                                 "batches (required with microbatches).")
 _DELTA = flags.DEFINE_float("delta", 1e-5, "DP delta.")
 
 flags.mark_flag_as_required("output_dir")
@@ -110,7 +115,9 @@ def _recipe_config() -> RecipeConfig:
                                 learning_rate=_LEARNING_RATE.value),
         dp=DPConfig(l2_norm_clip=_L2_NORM_CLIP.value, noise_multiplier=_NOISE_MULTIPLIER.value,
                     target_epsilon=_TARGET_EPSILON.value,
-                    num_microbatches=_NUM_MICROBATCHES.value or None, delta=_DELTA.value),
+                    num_microbatches=_NUM_MICROBATCHES.value or None, delta=_DELTA.value,
+                    sampling=_DP_SAMPLING.value or (
+                        "shuffled" if _NUM_MICROBATCHES.value else "poisson")),
         minmax=MinMaxConfig(privacy_weight=_PRIVACY_WEIGHT.value,
                             attack_steps=_ATTACK_STEPS.value,
                             privacy_gain=_PRIVACY_GAIN.value),

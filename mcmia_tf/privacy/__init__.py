@@ -2,8 +2,10 @@
 
 * `build_attack_head` / `MinMaxModel`: Nasr et al.'s adversarial regularization
   (CCS 2018) as a Keras `train_step`, compatible with the pruning callbacks.
-* `make_dp_optimizer`, `compute_epsilon`, `find_noise_multiplier`: DP-SGD through
-  tensorflow-privacy and its accounting.
+* `DPSGDModel`: DP-SGD with per-example clipping and fast (ghost) gradient norms as a
+  Keras `train_step`; `poisson_batches` for the sampling the accountant assumes;
+  `make_dp_optimizer` (tensorflow-privacy's microbatched optimizers),
+  `compute_epsilon`, `find_noise_multiplier`: the accounting.
 * `Recipe` + `RecipeConfig`: baseline, dp, minmax, mcmia_pruning,
   mcmia_pruning_minmax and tfmot_magnitude, each one call; `Recipe.train` is the
   audit's `TrainingRecipe` protocol.
@@ -19,7 +21,10 @@ from mcmia_tf.privacy.dp import make_dp_optimizer
 from mcmia_tf.privacy.dp import per_example_loss
 from mcmia_tf.privacy.dp import privacy_guarantee
 from mcmia_tf.privacy.dp import PrivacyGuarantee
+from mcmia_tf.privacy.dp_model import DPSGDModel
 from mcmia_tf.privacy.minmax import MinMaxModel
+from mcmia_tf.privacy.poisson import poisson_batches
+from mcmia_tf.privacy.poisson import steps_per_epoch
 from mcmia_tf.privacy.recipe_config import DPConfig
 from mcmia_tf.privacy.recipe_config import METHODS
 from mcmia_tf.privacy.recipe_config import MinMaxConfig
@@ -32,6 +37,7 @@ from mcmia_tf.privacy.recipes import TrainingResult
 
 __all__ = [
     "DPConfig",
+    "DPSGDModel",
     "METHODS",
     "MinMaxConfig",
     "MinMaxModel",
@@ -50,5 +56,7 @@ __all__ = [
     "find_noise_multiplier",
     "make_dp_optimizer",
     "per_example_loss",
+    "poisson_batches",
     "privacy_guarantee",
+    "steps_per_epoch",
 ]

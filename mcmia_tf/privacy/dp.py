@@ -302,7 +302,12 @@ class PrivacyGuarantee:
       epsilon_shuffled: the bound with each example once per epoch and no
         amplification (tensorflow-privacy's conservative line).
       delta, noise_multiplier, l2_norm_clip, num_examples, batch_size,
-      num_microbatches, epochs, sampling, accountant: the run's parameters.
+      num_microbatches, epochs, sampling, accountant: the run's parameters
+        (`sampling`: the accountant's assumption).
+      clipping: "per-example" or "<M> microbatches".
+      trained_with: how the batches were actually drawn ("poisson" or
+        "shuffled"); when it differs from `sampling`, the Poisson bound is the
+        usual practice, not a proof (Chua et al., ICML 2024).
     """
     epsilon: float
     epsilon_shuffled: float
@@ -315,6 +320,8 @@ class PrivacyGuarantee:
     epochs: float
     sampling: str
     accountant: str
+    clipping: str = "per-example"
+    trained_with: str = "poisson"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -323,8 +330,17 @@ class PrivacyGuarantee:
 def privacy_guarantee(*, num_examples: int, batch_size: int, epochs: float,
                       noise_multiplier: float, l2_norm_clip: float, delta: float,
                       num_microbatches: Optional[int] = None, sampling: str = "poisson",
-                      accountant: str = "rdp") -> PrivacyGuarantee:
-    """The `PrivacyGuarantee` of a DP-SGD run (both sampling assumptions)."""
+                      accountant: str = "rdp",
+                      trained_with: str = "shuffled") -> PrivacyGuarantee:
+    """The `PrivacyGuarantee` of a DP-SGD run (both sampling assumptions).
+
+    `trained_with` is how the run drew its batches ("poisson" or "shuffled").
+    """
+    if trained_with not in SAMPLING_MODES:
+        raise ValueError(f"Invalid value for argument `trained_with`. Expected one of "
+                         f"{SAMPLING_MODES}. Received: trained_with={trained_with!r}")
+    clipping = ("per-example" if num_microbatches is None
+                else f"{check_microbatches(batch_size, num_microbatches)} microbatches")
     num_microbatches = check_microbatches(batch_size, num_microbatches)
     used_microbatching = batch_size // num_microbatches > 1
     common = dict(used_microbatching=used_microbatching, accountant=accountant)
@@ -336,4 +352,5 @@ def privacy_guarantee(*, num_examples: int, batch_size: int, epochs: float,
         delta=float(delta), noise_multiplier=float(noise_multiplier),
         l2_norm_clip=float(l2_norm_clip), num_examples=int(num_examples),
         batch_size=int(batch_size), num_microbatches=int(num_microbatches),
-        epochs=float(epochs), sampling=sampling, accountant=accountant)
+        epochs=float(epochs), sampling=sampling, accountant=accountant, clipping=clipping,
+        trained_with=trained_with)

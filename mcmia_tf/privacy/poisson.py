@@ -19,9 +19,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["SAMPLERS", "poisson_batches", "steps_per_epoch"]
-
-SAMPLERS = ("shuffle", "poisson")
+__all__ = ["poisson_batches", "steps_per_epoch"]
 
 
 def steps_per_epoch(num_examples: int, expected_batch_size: int) -> int:

@@ -23,6 +23,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from mcmia_tf.privacy.dp import DP_OPTIMIZERS
+from mcmia_tf.privacy.dp import SAMPLING_MODES
 from mcmia_tf.privacy.minmax import PRIVACY_GAINS
 
 __all__ = ["DPConfig", "METHODS", "MinMaxConfig", "PruningConfig", "RecipeConfig",
@@ -95,23 +96,38 @@ class TrainingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DPConfig:
-    """DP-SGD (tensorflow-privacy's vectorized DP Adam).
+    """DP-SGD: per-example clipping (`DPSGDModel`) or tensorflow-privacy's microbatches.
 
     Attributes:
       l2_norm_clip: C.
       noise_multiplier: sigma; ignored when `target_epsilon` is set.
       target_epsilon: if set, sigma is the smallest value reaching this epsilon
         (Poisson-sampling RDP accounting) for the recipe's n, batch and epochs.
-      num_microbatches: microbatches per batch (must divide the batch size);
-        None = per-example clipping (about 14x slower for LeNet-5 on CPU).
+      num_microbatches: None (default) = true per-example clipping with fast
+        (ghost) gradient norms (`DPSGDModel`); an integer = tensorflow-privacy's
+        vectorized optimizer clipping that many microbatches per batch (each
+        microbatch of more than one example halves the effective sigma in the
+        accounting, and clipping a mean gradient loses signal).
+      sampling: how batches are drawn: "poisson" (each example in each step with
+        probability B / n, what the accountant assumes; per-example clipping only)
+        or "shuffled" (fixed-size batches of a shuffled epoch).
       delta: the delta of the (epsilon, delta) statement.
+      optimizer: one of `DP_OPTIMIZERS`.
+      momentum: SGD momentum (Tramer & Boneh, ICLR 2021, use 0.9).
+      learning_rate: overrides the training section's learning rate.
+      batch_size: overrides the training section's batch size (DP-SGD prefers
+        large batches: the noise on the mean shrinks as sigma C / B).
     """
     l2_norm_clip: float = 1.0
     noise_multiplier: float = 1.1
     target_epsilon: Optional[float] = None
-    num_microbatches: Optional[int] = 16
+    num_microbatches: Optional[int] = None
+    sampling: str = "poisson"
     delta: float = 1e-5
     optimizer: str = "adam"
+    momentum: float = 0.0
+    learning_rate: Optional[float] = None
+    batch_size: Optional[int] = None
 
     def __post_init__(self):
         _check_positive(self.l2_norm_clip, "l2_norm_clip")
@@ -121,10 +137,28 @@ class DPConfig:
             _check_positive(self.target_epsilon, "target_epsilon")
         if self.num_microbatches is not None:
             _check_int(self.num_microbatches, "num_microbatches", 1)
+        if self.sampling not in SAMPLING_MODES:
+            _fail("sampling", f"one of {SAMPLING_MODES}", self.sampling)
+        if self.num_microbatches is not None and self.sampling == "poisson":
+            _fail("sampling", "'shuffled' with num_microbatches (microbatches reshape fixed-size "
+                  "batches; Poisson batches vary in size): set num_microbatches=None for "
+                  "per-example clipping, or sampling='shuffled'", self.sampling)
         if not _is_number(self.delta) or not 0 < self.delta < 1:
             _fail("delta", "a float in (0, 1)", self.delta)
         if self.optimizer not in DP_OPTIMIZERS:
             _fail("optimizer", f"one of {DP_OPTIMIZERS}", self.optimizer)
+        if not _is_number(self.momentum) or not 0 <= self.momentum < 1:
+            _fail("momentum", "a float in [0, 1)", self.momentum)
+        if self.learning_rate is not None:
+            _check_positive(self.learning_rate, "learning_rate")
+        if self.batch_size is not None:
+            _check_int(self.batch_size, "batch_size", 1)
+
+    @property
+    def clipping(self) -> str:
+        """"per-example" or "<M> microbatches", as reports name it."""
+        return ("per-example" if self.num_microbatches is None
+                else f"{self.num_microbatches} microbatches")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,11 +270,12 @@ class RecipeConfig:
         if self.method == "tfmot_magnitude" and self.pruning.structure != "unstructured":
             _fail("structure", "'unstructured' for tfmot_magnitude (tfmot's magnitude "
                   "pruning is element-wise)", self.pruning.structure)
+        dp_batch_size = self.dp.batch_size or self.training.batch_size
         if self.method == "dp" and self.dp.num_microbatches is not None and \
-                self.training.batch_size % self.dp.num_microbatches:
+                dp_batch_size % self.dp.num_microbatches:
             raise ValueError(
                 f"Invalid value for argument `num_microbatches`. Expected a divisor of "
-                f"batch_size={self.training.batch_size}. Received: "
+                f"batch_size={dp_batch_size}. Received: "
                 f"num_microbatches={self.dp.num_microbatches}")
 
     def uses(self, section: str) -> bool:

@@ -18,7 +18,9 @@ What each method runs, with E = `training.epochs`, R =
 `pruning.regularization_epochs`, T = `pruning.retrain_epochs`:
 
 * baseline: `fit` E epochs, Adam, cross-entropy.
-* dp: tensorflow-privacy's vectorized DP Adam, E epochs, full batches only.
+* dp: DP-SGD with per-example clipping (`DPSGDModel`, fast gradient norms) on
+  Poisson-sampled batches, E epochs; or, with `dp.num_microbatches`,
+  tensorflow-privacy's vectorized optimizer on fixed-size shuffled batches.
 * minmax: `MinMaxModel` (Nasr et al. 2018), E epochs.
 * mcmia_pruning: E - R - T dense epochs, then `ReweightedPruning` (or
   `ADMMPruning`) with the penalty for R epochs, hard prune, T epochs of masked
@@ -44,6 +46,9 @@ import tensorflow_model_optimization as tfmot
 
 from mcmia_tf.compat import keras
 from mcmia_tf.privacy import dp as dp_lib
+from mcmia_tf.privacy.dp_model import DPSGDModel
+from mcmia_tf.privacy.poisson import poisson_batches
+from mcmia_tf.privacy.poisson import steps_per_epoch
 from mcmia_tf.privacy.attack_head import build_attack_head
 from mcmia_tf.privacy.minmax import MinMaxModel
 from mcmia_tf.privacy.recipe_config import RecipeConfig
@@ -302,32 +307,57 @@ class Recipe:
 
     def _fit_dp(self, x, y, seed, history, fit_kwargs):
         training, settings = self.config.training, self.config.dp
-        if len(x) < training.batch_size:
+        batch_size = settings.batch_size or training.batch_size
+        learning_rate = settings.learning_rate or training.learning_rate
+        if len(x) < batch_size:
             raise ValueError(f"DP-SGD needs at least one full batch: {len(x)} examples < "
-                             f"batch_size={training.batch_size}.")
-        num_microbatches = dp_lib.check_microbatches(training.batch_size,
-                                                     settings.num_microbatches)
-        used_microbatching = training.batch_size // num_microbatches > 1
+                             f"batch_size={batch_size}.")
+        per_example = settings.num_microbatches is None
+        num_microbatches = dp_lib.check_microbatches(batch_size, settings.num_microbatches)
+        used_microbatching = batch_size // num_microbatches > 1
         sigma = settings.noise_multiplier
         if settings.target_epsilon is not None:
             sigma = dp_lib.find_noise_multiplier(
-                settings.target_epsilon, len(x), training.batch_size, training.epochs,
+                settings.target_epsilon, len(x), batch_size, training.epochs,
                 settings.delta, used_microbatching=used_microbatching)
-        optimizer = dp_lib.make_dp_optimizer(
-            settings.optimizer, l2_norm_clip=settings.l2_norm_clip, noise_multiplier=sigma,
-            num_microbatches=num_microbatches, batch_size=training.batch_size,
-            learning_rate=training.learning_rate)
-        model = self._classifier(seed)
-        model.compile(optimizer, dp_lib.per_example_loss(), metrics=["accuracy"])
-        # Every batch must hold exactly batch_size examples: the optimizer reshapes
-        # it into [num_microbatches, -1] and the accountant assumes that size.
-        data = _batches(x, y, training.batch_size, seed, drop_remainder=True)
+        classifier = self._classifier(seed)
+        if per_example:
+            model = self._dp_sgd_model(classifier, sigma, batch_size, learning_rate)
+        else:
+            model = classifier
+            model.compile(dp_lib.make_dp_optimizer(
+                settings.optimizer, l2_norm_clip=settings.l2_norm_clip, noise_multiplier=sigma,
+                num_microbatches=num_microbatches, batch_size=batch_size,
+                learning_rate=learning_rate), dp_lib.per_example_loss(), metrics=["accuracy"])
+        if settings.sampling == "poisson":
+            # Each example joins each step with probability B / n; the step divides by B.
+            data = poisson_batches(x, y, batch_size, seed)
+            fit_kwargs = dict(fit_kwargs, steps_per_epoch=steps_per_epoch(len(x), batch_size))
+        else:
+            # Every batch holds exactly batch_size examples: microbatches reshape it into
+            # [num_microbatches, -1] and the accountant assumes that size.
+            data = _batches(x, y, batch_size, seed, drop_remainder=True)
         _merge(history, model.fit(data, epochs=training.epochs, **fit_kwargs).history)
         privacy = dp_lib.privacy_guarantee(
-            num_examples=len(x), batch_size=training.batch_size, epochs=training.epochs,
+            num_examples=len(x), batch_size=batch_size, epochs=training.epochs,
             noise_multiplier=sigma, l2_norm_clip=settings.l2_norm_clip, delta=settings.delta,
-            num_microbatches=num_microbatches)
-        return model, privacy
+            num_microbatches=settings.num_microbatches, trained_with=settings.sampling)
+        return classifier, privacy
+
+    def _dp_sgd_model(self, classifier, sigma: float, batch_size: int,
+                      learning_rate: float) -> DPSGDModel:
+        """Per-example clipping with fast gradient norms (`DPSGDModel`), compiled."""
+        settings = self.config.dp
+        model = DPSGDModel(classifier, l2_norm_clip=settings.l2_norm_clip,
+                           noise_multiplier=sigma,
+                           expected_batch_size=(batch_size if settings.sampling == "poisson"
+                                                else None))
+        optimizers = {"adam": lambda: keras.optimizers.Adam(learning_rate),
+                      "sgd": lambda: keras.optimizers.SGD(learning_rate,
+                                                          momentum=settings.momentum),
+                      "adagrad": lambda: keras.optimizers.Adagrad(learning_rate)}
+        model.compile(optimizers[settings.optimizer]())
+        return model
 
     def _tfmot_schedule(self, rate: float, steps_per_epoch: int):
         """tfmot's schedule to `rate`: a ramp over R epochs (or constant), one update per epoch."""

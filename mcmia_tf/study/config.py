@@ -158,7 +158,7 @@ PRESETS = {
         num_reference_models=4, num_shadow_models=2,
         training=TrainingConfig(model="lenet5", width=1.0, epochs=24, batch_size=32),
         pruning=PruningConfig(target_sparsity=0.95, regularization_epochs=8, retrain_epochs=8),
-        dp=DPConfig(noise_multiplier=1.1, num_microbatches=16),
+        dp=DPConfig(noise_multiplier=1.1),
     ),
     # The headline benchmark of the README (peer-baselines.md's setting). DP-SGD comes
     # last: its per-microbatch gradients make it ~6x the cost of the others, so a
@@ -174,7 +174,7 @@ PRESETS = {
         training=TrainingConfig(model="lenet5", width=1.0, epochs=30, batch_size=128),
         pruning=PruningConfig(target_sparsity=0.95, regularization_epochs=10,
                               retrain_epochs=10),
-        dp=DPConfig(noise_multiplier=1.1, num_microbatches=16),
+        dp=DPConfig(noise_multiplier=1.1),
     ),
 }
 

@@ -32,7 +32,7 @@ def split_data(digits):
 def _config(method):
     return RecipeConfig(
         method, training=_TINY,
-        dp=DPConfig(noise_multiplier=0.5, num_microbatches=8),
+        dp=DPConfig(noise_multiplier=0.5),
         minmax=MinMaxConfig(privacy_weight=1.0, attack_steps=1),
         pruning=PruningConfig(target_sparsity=0.75, regularization_epochs=1, retrain_epochs=1,
                               edge_layer_sparsity=None))
@@ -61,8 +61,11 @@ def test_recipe_end_to_end(split_data, method):
     else:
         assert result.sparsity < 0.01
     if method == "dp":
+        # Per-example clipping on Poisson batches: no microbatch penalty on sigma.
         assert result.epsilon == pytest.approx(dp_lib.compute_epsilon(
-            len(x), 32, 3, 0.5, 1e-5, used_microbatching=True))
+            len(x), 32, 3, 0.5, 1e-5, used_microbatching=False))
+        assert (result.privacy.clipping, result.privacy.trained_with) == ("per-example",
+                                                                          "poisson")
     else:
         assert result.epsilon is None
     summary = json.loads(json.dumps(result.to_dict()))
@@ -109,10 +112,14 @@ def test_dp_target_epsilon_sets_the_noise(split_data):
     (x, y), _, digits = split_data
     config = RecipeConfig("dp", training=TrainingConfig(model="mlp", width=0.25, epochs=1,
                                                         batch_size=32),
-                          dp=DPConfig(target_epsilon=8.0, num_microbatches=8))
+                          dp=DPConfig(target_epsilon=8.0, num_microbatches=8,
+                                      sampling="shuffled"))
     result = Recipe(config, digits.input_shape, digits.num_classes).fit(x, y, seed=0)
     assert result.epsilon <= 8.0
     assert result.epsilon == pytest.approx(8.0, rel=0.01)
+    # The microbatched path is still available, and the statement names it.
+    assert (result.privacy.clipping, result.privacy.trained_with) == ("8 microbatches",
+                                                                      "shuffled")
 
 
 def test_bad_inputs(split_data):
@@ -124,7 +131,9 @@ def test_bad_inputs(split_data):
         MinMaxConfig(attack_steps=0)
     with pytest.raises(ValueError, match="`num_microbatches`"):
         RecipeConfig("dp", training=TrainingConfig(batch_size=100),
-                     dp=DPConfig(num_microbatches=16))
+                     dp=DPConfig(num_microbatches=16, sampling="shuffled"))
+    with pytest.raises(ValueError, match="`sampling`. Expected 'shuffled' with num_microbatches"):
+        DPConfig(num_microbatches=16)
     with pytest.raises(ValueError, match="exceed epochs"):
         RecipeConfig("mcmia_pruning", training=TrainingConfig(epochs=5),
                      pruning=PruningConfig(regularization_epochs=4, retrain_epochs=4))
