@@ -40,6 +40,10 @@ _NUM_REFERENCE_MODELS = flags.DEFINE_integer("num_reference_models", None,
                                              "LiRA reference models per method.")
 _NUM_SHADOW_MODELS = flags.DEFINE_integer("num_shadow_models", None,
                                           "Shadow models per method.")
+_DP_EPSILONS = flags.DEFINE_list("dp_epsilons", None,
+                                 "Expand `dp` into one method per epsilon (e.g. 1,3,8,30,1000): "
+                                 "the DP frontier of frontier.png and the matched-accuracy "
+                                 "comparison of report.md.")
 _CANARIES = flags.DEFINE_integer("canaries", None,
                                  "Canaries planted in the candidate pool (worst-case audit; "
                                  "each IN for a random half of the target and reference "
@@ -82,7 +86,9 @@ def _overrides(config):
         ("num_shadow_models", _NUM_SHADOW_MODELS.value),
         ("canary_kind", _CANARY_KIND.value),
         ("export_modes", _EXPORT_MODES.value and tuple(_EXPORT_MODES.value)),
-        ("seeds", _SEEDS.value and tuple(int(s) for s in _SEEDS.value))) if v}
+        ("seeds", _SEEDS.value and tuple(int(s) for s in _SEEDS.value)),
+        ("dp_epsilons", _DP_EPSILONS.value and tuple(float(e) for e in _DP_EPSILONS.value)))
+        if v}
     # Zero is a meaningful value of these (no canaries, no bootstrap / floor).
     updates.update({k: v for k, v in (
         ("num_canaries", _CANARIES.value), ("num_bootstrap", _NUM_BOOTSTRAP.value),

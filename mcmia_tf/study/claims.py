@@ -22,9 +22,10 @@ and, separately, among every method of the study (DP-SGD and tfmot included).
 from typing import List, Mapping, Optional, Sequence, Tuple
 
 from mcmia_tf.audit.significance import compare
+from mcmia_tf.study.config import dp_epsilon
 
-__all__ = ["SEED_TABLE_METHODS", "LABELS", "attack_accuracy", "leakage", "check_claims",
-           "label"]
+__all__ = ["SEED_TABLE_METHODS", "LABELS", "attack_accuracy", "check_claims", "is_dp",
+           "label", "leakage", "matched_accuracy"]
 
 SEED_TABLE_METHODS = ("baseline", "minmax", "mcmia_pruning", "mcmia_pruning_minmax")
 LABELS = {"baseline": "Baseline", "dp": "DP-SGD", "minmax": "Min-Max",
@@ -34,7 +35,12 @@ Interval = Optional[Tuple[float, float]]
 
 
 def label(name: str) -> str:
-    return LABELS.get(name, name)
+    epsilon = dp_epsilon(name)
+    return f"DP-SGD (ε={epsilon:g})" if epsilon is not None else LABELS.get(name, name)
+
+
+def is_dp(name: str) -> bool:
+    return name == "dp" or dp_epsilon(name) is not None
 
 
 def _pct(value: Optional[float], interval: Interval = None) -> str:
@@ -142,6 +148,50 @@ def _dominates(entries, method="mcmia_pruning", peer="tfmot_magnitude") -> Optio
             f"{accuracy:+.2f} points, leakage {relation}: {verdict}.")
 
 
+def _interpolate(x: float, x0: float, x1: float, y0: float, y1: float) -> float:
+    return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+def matched_accuracy(entries: Mapping[str, Mapping]) -> List[str]:
+    """Every non-DP defence against the DP-SGD frontier at its own test accuracy.
+
+    The frontier is the DP-SGD methods' (test accuracy, strongest-attack TPR)
+    points; at a defence's accuracy the TPR and both ends of its interval are
+    interpolated linearly between the two DP points around it (Aerni et al., CCS
+    2024: a defence is credible only against DP-SGD at matched accuracy).
+    """
+    frontier = sorted((e["test_accuracy"], name) for name, e in entries.items() if is_dp(name))
+    if len(frontier) < 2:
+        return []
+    lines = []
+    low_accuracy, high_accuracy = frontier[0][0], frontier[-1][0]
+    for name, entry in entries.items():
+        if is_dp(name) or name == "baseline":
+            continue
+        accuracy = entry["test_accuracy"]
+        tpr, interval, fpr = leakage(entry)
+        if not low_accuracy <= accuracy <= high_accuracy:
+            lines.append(f"- *{label(name)} vs DP-SGD at matched accuracy*: its test accuracy "
+                         f"{_pct(accuracy)} is outside the DP frontier's "
+                         f"[{_pct(low_accuracy)}, {_pct(high_accuracy)}]: not compared.")
+            continue
+        (a0, n0), (a1, n1) = next((frontier[i], frontier[i + 1]) for i in range(len(frontier) - 1)
+                                  if frontier[i][0] <= accuracy <= frontier[i + 1][0])
+        (t0, i0, _), (t1, i1, _) = leakage(entries[n0]), leakage(entries[n1])
+        dp_tpr = _interpolate(accuracy, a0, a1, t0, t1)
+        dp_interval = None if i0 is None or i1 is None else (
+            _interpolate(accuracy, a0, a1, i0[0], i1[0]),
+            _interpolate(accuracy, a0, a1, i0[1], i1[1]))
+        relation = _ordered(tpr, interval, dp_tpr, dp_interval)
+        if relation == "not distinguishable":
+            relation = "not distinguishable at this sample size"
+        lines.append(f"- *{label(name)} vs DP-SGD at matched accuracy ({_pct(accuracy)})*: "
+                     f"TPR@{100 * fpr:g}%FPR {_pct(tpr, interval)} vs DP-SGD's "
+                     f"{_pct(dp_tpr, dp_interval)} (interpolated between {label(n0)} and "
+                     f"{label(n1)}): {relation}.")
+    return lines
+
+
 def check_claims(entries: Mapping[str, Mapping]) -> List[str]:
     """Every claim that the given method entries (by name) allow to check."""
     lines = [
@@ -157,4 +207,4 @@ def check_claims(entries: Mapping[str, Mapping]) -> List[str]:
     # Among all methods repeats the first line when the study has only the seed's four.
     if set(entries) <= set(SEED_TABLE_METHODS):
         lines[1] = None
-    return [line for line in lines if line is not None]
+    return [line for line in lines if line is not None] + matched_accuracy(entries)

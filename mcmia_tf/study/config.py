@@ -25,7 +25,7 @@ from mcmia_tf.privacy.recipe_config import PruningConfig
 from mcmia_tf.privacy.recipe_config import RecipeConfig
 from mcmia_tf.privacy.recipe_config import TrainingConfig
 
-__all__ = ["PRESETS", "StudyConfig", "preset"]
+__all__ = ["PRESETS", "StudyConfig", "dp_epsilon", "dp_method_name", "preset"]
 
 EXPORT_MODES = ("float32", "int8")
 
@@ -49,6 +49,9 @@ class StudyConfig:
       num_reference_models: K LiRA reference models per method.
       num_shadow_models: shadow models per method (Shokri attack, calibrated
         thresholds).
+      dp_epsilons: when set, the `dp` method becomes one method per epsilon,
+        `dp_eps<e>` (own recipe with `target_epsilon=e`, own shadow and reference
+        models): the DP frontier that defences are compared with at matched accuracy.
       num_canaries: canaries planted in the candidate pool (0: none), each IN for a
         random half of the target and reference models; the audit reports the
         attacks on them alone (worst case, Aerni et al., CCS 2024).
@@ -69,6 +72,7 @@ class StudyConfig:
     num_shadow_pool: Optional[int] = None
     num_reference_models: int = 4
     num_shadow_models: int = 2
+    dp_epsilons: Tuple[float, ...] = ()
     num_canaries: int = 0
     canary_kind: str = "mislabeled"
     num_bootstrap: int = 200
@@ -81,12 +85,22 @@ class StudyConfig:
     idx_dir: Optional[str] = None
 
     def __post_init__(self):
-        object.__setattr__(self, "methods", tuple(self.methods))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         object.__setattr__(self, "export_modes", tuple(self.export_modes))
-        unknown = [m for m in self.methods if m not in METHODS]
+        epsilons = tuple(float(e) for e in self.dp_epsilons)
+        if any(not e > 0 for e in epsilons) or len(set(epsilons)) != len(epsilons):
+            _fail("dp_epsilons", "distinct epsilons > 0", self.dp_epsilons)
+        object.__setattr__(self, "dp_epsilons", epsilons)
+        # "dp" expands into one method per epsilon, in place (idempotent on a saved config).
+        methods = []
+        for method in self.methods:
+            methods += ([dp_method_name(e) for e in epsilons]
+                        if method == "dp" and epsilons else [method])
+        object.__setattr__(self, "methods", tuple(methods))
+        unknown = [m for m in self.methods if m not in METHODS and dp_epsilon(m) is None]
         if unknown or not self.methods:
-            _fail("methods", f"a non-empty subset of {METHODS}", self.methods)
+            _fail("methods", f"a non-empty subset of {METHODS} (or dp_eps<epsilon>)",
+                  self.methods)
         if len(set(self.methods)) != len(self.methods):
             _fail("methods", "no repeated method", self.methods)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -126,16 +140,21 @@ class StudyConfig:
                            num_permutations=self.num_permutations, seed=seed)
 
     def recipe_config(self, method: str) -> RecipeConfig:
-        """The `RecipeConfig` of one method (tfmot's pruning is element-wise only)."""
-        pruning = self.pruning
+        """The `RecipeConfig` of one method (tfmot's pruning is element-wise only;
+        `dp_eps<e>` is `dp` with `target_epsilon=e`)."""
+        pruning, dp = self.pruning, self.dp
         if method == "tfmot_magnitude":
             pruning = dataclasses.replace(pruning, structure="unstructured")
-        return RecipeConfig(method=method, training=self.training, dp=self.dp,
+        epsilon = dp_epsilon(method)
+        if epsilon is not None:
+            method, dp = "dp", dataclasses.replace(dp, target_epsilon=epsilon)
+        return RecipeConfig(method=method, training=self.training, dp=dp,
                             minmax=self.minmax, pruning=pruning)
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
         values["methods"] = list(self.methods)
+        values["dp_epsilons"] = list(self.dp_epsilons)
         values["seeds"] = list(self.seeds)
         values["export_modes"] = list(self.export_modes)
         return values
@@ -177,6 +196,25 @@ PRESETS = {
         dp=DPConfig(noise_multiplier=1.1),
     ),
 }
+
+
+_DP_PREFIX = "dp_eps"
+
+
+def dp_method_name(epsilon: float) -> str:
+    """`dp_eps3`, `dp_eps0.5`: the study's name of DP-SGD at one epsilon."""
+    return f"{_DP_PREFIX}{epsilon:g}"
+
+
+def dp_epsilon(method: str) -> Optional[float]:
+    """The epsilon of a `dp_eps<e>` method name, else None."""
+    if not method.startswith(_DP_PREFIX):
+        return None
+    try:
+        value = float(method[len(_DP_PREFIX):])
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def preset(name: str, **overrides) -> StudyConfig:

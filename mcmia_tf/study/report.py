@@ -205,6 +205,11 @@ def _plot_frontier(entries: List[Mapping], path: str) -> None:
             floor = view.get("noise_floor")
             if floor is not None:  # Each model's own floor, in its color.
                 axis.axvline(100 * floor["floor"], color=color, linestyle=":", linewidth=1)
+        frontier = sorted((100 * (e if key is None else e[key])["strongest"]["tpr"],
+                           100 * e["test_accuracy"]) for e in entries
+                          if claims_lib.is_dp(e["name"]) and (key is None or e.get(key)))
+        if len(frontier) > 1:  # DP-SGD at several epsilons: draw its frontier.
+            axis.plot(*zip(*frontier), color="gray", linewidth=1, alpha=0.7, zorder=0)
         fpr_text = "/".join(f"{f:g}%" for f in sorted(fprs))
         axis.set_xlabel(f"TPR at {fpr_text} FPR, strongest attack, held-out half (%)  "
                         "← more private")

@@ -30,6 +30,8 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
+from mcmia_tf.study.config import dp_epsilon
+
 __all__ = ["ENTRY_KEYS", "FPR_KEYS", "method_entry", "read_json", "study_results",
            "validate_results", "without_wall_times"]
 
@@ -201,9 +203,9 @@ def _problems_in_entry(entry: Mapping) -> List[str]:
     if not isinstance(entry.get("compression_rate"), (int, float)) or \
             entry["compression_rate"] < 1:
         problems.append(f"{name}: compression_rate={entry.get('compression_rate')!r} < 1")
-    if entry.get("name") == "dp":
+    if entry.get("name") == "dp" or dp_epsilon(str(entry.get("name"))) is not None:
         if not isinstance(entry.get("epsilon"), (int, float)) or entry["epsilon"] <= 0:
-            problems.append(f"dp: epsilon={entry.get('epsilon')!r} is not a positive number")
+            problems.append(f"{name}: epsilon={entry.get('epsilon')!r} is not a positive number")
     elif entry.get("epsilon") is not None:
         problems.append(f"{name}: epsilon must be null for a non-DP method")
     attacks = entry.get("attacks") or {}

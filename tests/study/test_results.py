@@ -8,6 +8,7 @@ import pytest
 from mcmia_tf.study import preset
 from mcmia_tf.study import render_markdown
 from mcmia_tf.study import StageRunner
+from mcmia_tf.study import StudyConfig
 from mcmia_tf.study import validate_results
 from mcmia_tf.study import without_wall_times
 from mcmia_tf.study import results as results_lib
@@ -159,3 +160,33 @@ def test_study_config_rejects_bad_values():
         preset("quick", num_reference_models=1)
     with pytest.raises(ValueError, match="Invalid value for argument `preset`"):
         preset("huge")
+
+
+def test_dp_epsilons_expand_dp_into_one_method_per_epsilon():
+    config = preset("quick", methods=("baseline", "dp", "minmax"), dp_epsilons=(1, 8))
+    assert config.methods == ("baseline", "dp_eps1", "dp_eps8", "minmax")
+    assert config.recipe_config("dp_eps8").dp.target_epsilon == 8.0
+    assert config.recipe_config("dp_eps8").method == "dp"
+    # A saved config loads to the same study (the expansion is idempotent).
+    assert StudyConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="`dp_epsilons`"):
+        preset("quick", dp_epsilons=(3, 3))
+
+
+def test_matched_accuracy_interpolates_the_dp_frontier():
+    config = preset("quick", methods=("baseline", "dp", "minmax", "mcmia_pruning"),
+                    dp_epsilons=(1, 8))
+    per_seed = {0: {"baseline": _entry("baseline", 0.90, 0.10),
+                    "dp_eps1": _entry("dp_eps1", 0.70, 0.002, epsilon=1.0),
+                    "dp_eps8": _entry("dp_eps8", 0.80, 0.012, epsilon=8.0),
+                    # At 75%: DP's TPR interpolates to 0.7% [0.5, 0.9].
+                    "minmax": _entry("minmax", 0.75, 0.020),
+                    "mcmia_pruning": _entry("mcmia_pruning", 0.85, 0.05, sparsity=0.95)}}
+    results = results_lib.study_results(config, _Dataset(), per_seed)
+    validate_results(results)
+    text = render_markdown(results)
+    assert ("Min-Max vs DP-SGD at matched accuracy (75.00%)*: TPR@0.1%FPR 2.00% [1.80, 2.20] vs "
+            "DP-SGD's 0.70% [0.50, 0.90] (interpolated between DP-SGD (ε=1) and DP-SGD (ε=8)): "
+            "higher.") in text
+    assert "MCMIA-Pruning vs DP-SGD at matched accuracy*: its test accuracy 85.00% is outside" \
+        in text
