@@ -33,19 +33,24 @@ def _padding(input_shape: Sequence[int], padding: Optional[str]) -> str:
 
 
 def lenet5(input_shape: Sequence[int], num_classes: int, width: float = 1.0,
-           seed: Optional[int] = None, padding: Optional[str] = None) -> keras.Model:
-    """Builds the 20-50-500 LeNet-5 (logits output)."""
+           seed: Optional[int] = None, padding: Optional[str] = None,
+           activation: str = "relu") -> keras.Model:
+    """Builds the 20-50-500 LeNet-5 (logits output).
+
+    `activation="tanh"`: bounded activations suit DP-SGD better (Papernot et al.,
+    AAAI 2021; Tramer & Boneh, ICLR 2021).
+    """
     seeds = LayerSeeds(seed)
     pad = _padding(input_shape, padding)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = keras.layers.Conv2D(_scaled(20, width), 5, padding=pad, activation="relu",
+    x = keras.layers.Conv2D(_scaled(20, width), 5, padding=pad, activation=activation,
                             kernel_initializer=seeds.glorot_uniform(), name="conv1")(inputs)
     x = keras.layers.MaxPooling2D(2, padding="same", name="pool1")(x)
-    x = keras.layers.Conv2D(_scaled(50, width), 5, padding=pad, activation="relu",
+    x = keras.layers.Conv2D(_scaled(50, width), 5, padding=pad, activation=activation,
                             kernel_initializer=seeds.glorot_uniform(), name="conv2")(x)
     x = keras.layers.MaxPooling2D(2, padding="same", name="pool2")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(_scaled(500, width), activation="relu",
+    x = keras.layers.Dense(_scaled(500, width), activation=activation,
                            kernel_initializer=seeds.glorot_uniform(), name="fc1")(x)
     outputs = keras.layers.Dense(num_classes, kernel_initializer=seeds.glorot_uniform(),
                                  name="logits")(x)

@@ -32,6 +32,7 @@ __all__ = ["DPConfig", "METHODS", "MinMaxConfig", "PruningConfig", "RecipeConfig
 METHODS = ("baseline", "dp", "minmax", "mcmia_pruning", "mcmia_pruning_minmax",
            "tfmot_magnitude")
 SOLVERS = ("reweighted", "admm")
+_ACTIVATIONS = ("relu", "tanh")
 _SECTIONS = {
     "baseline": (),
     "dp": ("dp",),
@@ -117,6 +118,8 @@ class DPConfig:
       learning_rate: overrides the training section's learning rate.
       batch_size: overrides the training section's batch size (DP-SGD prefers
         large batches: the noise on the mean shrinks as sigma C / B).
+      activation: the model builder's `activation` for DP only (e.g. "tanh",
+        which DP-SGD prefers); None keeps the training section's model.
     """
     l2_norm_clip: float = 1.0
     noise_multiplier: float = 1.1
@@ -128,9 +131,12 @@ class DPConfig:
     momentum: float = 0.0
     learning_rate: Optional[float] = None
     batch_size: Optional[int] = None
+    activation: Optional[str] = None
 
     def __post_init__(self):
         _check_positive(self.l2_norm_clip, "l2_norm_clip")
+        if self.activation is not None and self.activation not in _ACTIVATIONS:
+            _fail("activation", f"None or one of {_ACTIVATIONS}", self.activation)
         if not _is_number(self.noise_multiplier) or self.noise_multiplier < 0:
             _fail("noise_multiplier", "a finite number >= 0", self.noise_multiplier)
         if self.target_epsilon is not None:

@@ -242,11 +242,12 @@ class Recipe:
         return recipe
 
     # ------------------------------------------------------------------ internals
-    def _classifier(self, seed: int) -> keras.Model:
+    def _classifier(self, seed: int, **overrides) -> keras.Model:
         from mcmia_tf.models import build_model  # pylint: disable=g-import-not-at-top
         training = self.config.training
         return build_model(training.model, self.input_shape, self.num_classes,
-                           width=training.width, seed=seed, **dict(training.model_kwargs))
+                           width=training.width, seed=seed,
+                           **{**dict(training.model_kwargs), **overrides})
 
     def _adam(self) -> keras.optimizers.Optimizer:
         return keras.optimizers.Adam(self.config.training.learning_rate)
@@ -320,7 +321,8 @@ class Recipe:
             sigma = dp_lib.find_noise_multiplier(
                 settings.target_epsilon, len(x), batch_size, training.epochs,
                 settings.delta, used_microbatching=used_microbatching)
-        classifier = self._classifier(seed)
+        classifier = self._classifier(seed, **({"activation": settings.activation}
+                                               if settings.activation else {}))
         if per_example:
             model = self._dp_sgd_model(classifier, sigma, batch_size, learning_rate)
         else:
