@@ -250,14 +250,14 @@ def run_audit(target, x: np.ndarray, y: np.ndarray, split, recipe: Optional[Trai
                 np.tile(pool_labels, shadow_outputs.num_models),
                 shadow_outputs.query_in.reshape(-1), shadow_outputs.output_type)
         # The raw statistic is the threshold-free attack; a shadow-calibrated global
-        # threshold only adds a fitted decision (0 on the calibrated scale).
+        # threshold only adds a fitted decision on the same scale. (Shifting the scores
+        # by the threshold instead would round away differences far below its size:
+        # modified-entropy scores of confident examples differ around 1e-30.)
         scores = threshold.membership_statistic(metric, target_outputs, y_candidates,
                                                 predictor.output_type)
         decision = None
-        if calibration is not None:
-            scores = threshold.calibrated_scores(calibration, target_outputs, y_candidates,
-                                                 predictor.output_type, class_conditional=False)
-            decision = 0.0
+        if calibration is not None and np.isfinite(calibration.global_threshold):
+            decision = float(calibration.global_threshold)
         attacks.append(ScoredAttack(metric, "threshold", scores, time.time() - start,
                                     decision))
         if calibration is not None and config.class_conditional:

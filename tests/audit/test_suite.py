@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from mcmia_tf.audit import predictors
 from mcmia_tf.audit import suite
+from mcmia_tf.audit import threshold
 from mcmia_tf.audit.reference_models import StandardTrainingRecipe
 from mcmia_tf.audit.report import AuditReport
 from mcmia_tf.data import MembershipSplit
@@ -309,3 +310,17 @@ def test_canary_audit_scores_in_vs_out_canaries_apart_from_the_average_case(digi
         assert canary.attack(name).metrics.auc > 0.9, name
         assert canary.attack(name).metrics.auc > report.attack(name).metrics.auc, name
     assert AuditReport.from_dict(report.to_dict()) == report
+
+
+def test_global_metric_attacks_keep_the_raw_statistic(audit, digits):
+    # A threshold fitted on shadow data must not be subtracted from the scores: that
+    # rounds away the tiny differences between confident examples (a low-FPR regression).
+    report, _, target, split = audit
+    candidates = np.r_[split.members, split.non_members]
+    outputs = predictors.KerasPredictor(target).predict(digits.x_train[candidates])
+    for metric in ("loss", "modified_entropy"):
+        np.testing.assert_array_equal(
+            report.attack(metric).scores,
+            threshold.membership_statistic(metric, outputs, digits.y_train[candidates],
+                                           "logits"))
+        assert report.attack(metric).threshold_accuracy > 0.5  # the fitted decision
