@@ -49,14 +49,18 @@ _EPOCHS = flags.DEFINE_integer("epochs", 10, "Epoch budget of every method after
 _PRUNE_AT = flags.DEFINE_integer("prune_at", 6, "Epoch of the hard prune (end of the ramp).")
 _SPARSITIES = flags.DEFINE_list("sparsities", ["0.90", "0.95", "0.98"], "Target sparsities.")
 _STRUCTURES = flags.DEFINE_list("structures", ["unstructured", "filter"], "Structures.")
-_METHODS = flags.DEFINE_list("methods", ["reweighted", "admm", "static_l1", "tfmot",
-                                          "tfmot_uniform"],
-                             "Compression methods.")
+_METHODS = flags.DEFINE_list("methods", ["reweighted", "reweighted_unbounded", "admm",
+                                          "static_l1", "tfmot", "tfmot_uniform"],
+                             "Compression methods (reweighted: bounded by the constraint, "
+                             "self-calibrated lambda; reweighted_unbounded: every group "
+                             "penalised, --reweighted_penalty).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size (32 with --quick unless set).")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 # Defaults chosen on 5,000 held-out Fashion-MNIST training images at sparsity 0.95
 # (`--evaluate_on=validation`; grids 3e-6..1e-4, 1e-3..3e-2, 3e-5..1e-3).
-_REWEIGHTED_PENALTY = flags.DEFINE_float("reweighted_penalty", 1e-5, "Reweighted lambda.")
+_REWEIGHTED_PENALTY = flags.DEFINE_float("reweighted_penalty", 1e-5,
+                                          "Lambda of reweighted_unbounded (the bounded form "
+                                          "calibrates its own).")
 _ADMM_RHO = flags.DEFINE_float("admm_rho", 3e-3, "ADMM rho.")
 _L1_PENALTY = flags.DEFINE_float("l1_penalty", 3e-4, "Static L1 / group lasso lambda.")
 _EVALUATE_ON = flags.DEFINE_enum("evaluate_on", "test", ["test", "validation"],
@@ -126,7 +130,10 @@ def _accuracy(model, x, y) -> float:
 def _pruner(method: str, structure: str, sparsity: float):
     common = dict(target_sparsity=sparsity, structure=structure, prune_at=_PRUNE_AT.value)
     if method == "reweighted":
-        return pruning.ReweightedPruning(penalty=_REWEIGHTED_PENALTY.value, **common)
+        return pruning.ReweightedPruning(**common)  # Bounded, lambda calibrated on the run.
+    if method == "reweighted_unbounded":
+        return pruning.ReweightedPruning(penalty=_REWEIGHTED_PENALTY.value, bounded=False,
+                                         **common)
     if method == "admm":
         return pruning.ADMMPruning(rho=_ADMM_RHO.value, **common)
     if method == "static_l1":

@@ -62,7 +62,8 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate."
 _SPARSITY = flags.DEFINE_float("sparsity", 0.95, "Target sparsity of the pruned kernels.")
 _STRUCTURE = flags.DEFINE_string("structure", "unstructured", "Sparsity structure.")
 _SOLVER = flags.DEFINE_enum("solver", "reweighted", list(SOLVERS), "Pruning solver.")
-_PENALTY = flags.DEFINE_float("penalty", PruningConfig.penalty, "Reweighted penalty.")
+_PENALTY = flags.DEFINE_float("penalty", None, "Reweighted penalty lambda (default: calibrated "
+                              "on the run by the bounded reweighted form).")
 _RHO = flags.DEFINE_float("rho", PruningConfig.rho, "ADMM rho.")
 _REGULARIZATION_EPOCHS = flags.DEFINE_integer("regularization_epochs", 10,
                                               "Epochs with the penalty (tfmot: the ramp).")

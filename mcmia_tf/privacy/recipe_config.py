@@ -212,7 +212,8 @@ class PruningConfig:
       structure: a `mcmia_tf.pruning.STRUCTURE_NAMES` entry (tfmot_magnitude:
         "unstructured" only).
       solver: "reweighted" (Zhang et al.) or "admm" (the MCMIA paper's solver).
-      penalty: reweighted penalty coefficient.
+      penalty: reweighted penalty coefficient; None (default) lets the bounded
+        reweighted form calibrate it on the run (`ReweightedPruning`).
       rho: ADMM penalty parameter.
       regularization_epochs: epochs with the penalty (tfmot: the ramp).
       retrain_epochs: masked-retraining epochs at the target sparsity.
@@ -223,7 +224,7 @@ class PruningConfig:
     target_sparsity: float = 0.95
     structure: str = "unstructured"
     solver: str = "reweighted"
-    penalty: float = 1e-5
+    penalty: Optional[float] = None
     rho: float = 1e-3
     regularization_epochs: int = 10
     retrain_epochs: int = 10
@@ -236,7 +237,8 @@ class PruningConfig:
                   self.target_sparsity)
         if self.solver not in SOLVERS:
             _fail("solver", f"one of {SOLVERS}", self.solver)
-        _check_positive(self.penalty, "penalty")
+        if self.penalty is not None:
+            _check_positive(self.penalty, "penalty")
         _check_positive(self.rho, "rho")
         _check_int(self.regularization_epochs, "regularization_epochs", 0)
         _check_int(self.retrain_epochs, "retrain_epochs", 0)

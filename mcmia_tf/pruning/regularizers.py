@@ -12,12 +12,34 @@ are single weights (alpha_i |w_i|, reweighted L1, Candes, Wakin & Boyd 2008). Sm
 groups get large coefficients and are driven to zero while large groups are barely
 penalised, so the penalty approximates the cardinality of the support.
 
+Bounded by the designated constraint (the default, `bounded=True`; seed 2's
+"dynamically updated regularization terms bounded by the designated constraint"):
+at every reweighting each layer's groups are split by the constraint itself into a
+keep-set (the groups its hard prune would keep at that layer's rate: all but the
+round(rate * G) smallest norms) and the rest, and only the rest is penalised:
+
+    alpha_g = 1 / (||W_g|| + eps)   if g is outside the keep-set,   0 inside.
+
+The kept weights are not shrunk, the removed ones are driven to zero, and the set
+follows training as weights cross the boundary. The logs carry the fraction of
+groups that changed side at the last reweighting (`pruning_keep_set_change`) and
+the squared-norm mass outside the keep-set (`pruning_outside_mass`, a fraction of
+each layer's ||W||^2 averaged over layers): when it is ~0 at `prune_at`, the hard
+prune removes (almost) nothing the network uses.
+
+Strength: `penalty=None` (the default) calibrates lambda on the run itself: it
+starts at `initial_penalty` and is multiplied by `penalty_growth` at every
+reweighting while the outside mass stays above `target_outside_mass` (a schedule
+tied to what the constraint needs, not to a dataset; the logs show it as
+`pruning_lambda`). A float `penalty=` fixes lambda.
+
 Static regularization is the same penalty with alpha_g = 1: L1 (Lasso) for single
 weights, group lasso (Yuan & Lin 2006; Wen et al. "SSL", NeurIPS 2016) for groups.
 """
 
 from typing import Optional, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from mcmia_tf.compat import keras
@@ -78,7 +100,7 @@ def _check_positive(name: str, value) -> float:
 
 
 class _GroupPenaltyPruning(pruner_lib.DynamicRegularizationPruning):
-    """sum_g alpha_g * ||W_g||^p with p = 1 ('group') or 2 ('squared')."""
+    """lambda * sum_g alpha_g * ||W_g||^p with p = 1 ('group') or 2 ('squared')."""
 
     def __init__(self, target_sparsity, structure="unstructured", *, penalty: float,
                  form: str = "group", **kwargs):
@@ -95,6 +117,8 @@ class _GroupPenaltyPruning(pruner_lib.DynamicRegularizationPruning):
             tf.Variable(tf.ones(n.alpha_shape()), trainable=False,
                         name=f"alpha/{p.weight.path}")
             for p, n in zip(binding.plans, binding.norms)]
+        # A variable, so that a calibrated lambda changes without retracing the step.
+        binding.strength = tf.Variable(self.penalty, trainable=False, name="lambda")
 
     def _penalty(self, binding):
         terms = []
@@ -102,7 +126,7 @@ class _GroupPenaltyPruning(pruner_lib.DynamicRegularizationPruning):
             w = plan.weight.variable
             value = norms.squared(w) if self.form == "squared" else norms.norms(w)
             terms.append(tf.reduce_sum(alpha * tf.cast(value, alpha.dtype)))
-        return self.penalty * tf.add_n(terms)
+        return binding.strength * tf.add_n(terms)
 
     def get_config(self):
         config = super().get_config()
@@ -129,20 +153,40 @@ class ReweightedPruning(_GroupPenaltyPruning):
     Args:
       target_sparsity, structure, prune_at, unit, layer_sparsity, layer_structure,
         exclude, edge_layer_sparsity: see `DynamicRegularizationPruning`.
-      penalty: the coefficient lambda.
+      penalty: the coefficient lambda; None calibrates it (module docstring).
       form: 'group' (alpha_g ||W_g||, alpha_g = 1/(||W_g|| + eps)) or 'squared'
         (alpha_g ||W_g||^2, alpha_g = 1/(||W_g||^2 + eps)).
       epsilon: eps of the reweighting (1e-3 in the reweighted-L1 literature).
       reweight_every: recompute alpha every this many `unit`s before `prune_at`.
       reweight_at: explicit positions (in `unit`s) at which to recompute alpha,
         instead of `reweight_every` (e.g. epochs [0, 10, 20, 30, 40] of 50).
+      bounded: penalise only the groups outside the constraint's keep-set (default);
+        False penalises every group (Zhang et al.'s unbounded form).
+      initial_penalty, penalty_growth, target_outside_mass: the calibration of
+        lambda when `penalty` is None.
     """
 
     def __init__(self, target_sparsity: float, structure="unstructured", *,
-                 penalty: float = 1e-5, form: str = "group", epsilon: float = 1e-3,
-                 reweight_every: int = 1, reweight_at: Optional[Sequence[int]] = None,
-                 **kwargs):
-        super().__init__(target_sparsity, structure, penalty=penalty, form=form, **kwargs)
+                 penalty: Optional[float] = None, form: str = "group",
+                 epsilon: float = 1e-3, reweight_every: int = 1,
+                 reweight_at: Optional[Sequence[int]] = None, bounded: bool = True,
+                 initial_penalty: float = 1e-5, penalty_growth: float = 4.0,
+                 target_outside_mass: float = 1e-3, **kwargs):
+        self.calibrated = penalty is None
+        self.initial_penalty = _check_positive("initial_penalty", initial_penalty)
+        super().__init__(target_sparsity, structure,
+                         penalty=self.initial_penalty if penalty is None else penalty,
+                         form=form, **kwargs)
+        if penalty_growth < 1:
+            raise ValueError("Invalid value for argument `penalty_growth`. Expected a factor "
+                             f">= 1. Received: penalty_growth={penalty_growth!r}")
+        if not 0 < target_outside_mass < 1:
+            raise ValueError("Invalid value for argument `target_outside_mass`. Expected a "
+                             f"float in (0, 1). Received: target_outside_mass="
+                             f"{target_outside_mass!r}")
+        self.bounded = bool(bounded)
+        self.penalty_growth = float(penalty_growth)
+        self.target_outside_mass = float(target_outside_mass)
         self.epsilon = _check_positive("epsilon", epsilon)
         if isinstance(reweight_every, bool) or not isinstance(reweight_every, int) or \
                 reweight_every < 1:
@@ -152,23 +196,59 @@ class ReweightedPruning(_GroupPenaltyPruning):
         self.reweight_at = None if reweight_at is None else sorted(int(p) for p in reweight_at)
         self.reweight_count = 0
 
-    def alphas(self, weights: tf.Tensor, norms: GroupNorms) -> tf.Tensor:
-        """alpha_g = 1 / (||W_g|| + eps), or 1 / (||W_g||^2 + eps) in squared form."""
+    def alphas(self, weights: tf.Tensor, norms: GroupNorms,
+               outside: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """alpha_g = 1 / (||W_g|| + eps) (or 1 / (||W_g||^2 + eps) in squared form),
+        times the 0/1 indicator of the groups outside the keep-set when given."""
         value = norms.squared(weights) if self.form == "squared" else norms.norms(weights)
-        return 1.0 / (value + self.epsilon)
+        alpha = 1.0 / (value + self.epsilon)
+        return alpha if outside is None else alpha * tf.cast(outside, alpha.dtype)
+
+    @staticmethod
+    def outside_groups(plan, norms: GroupNorms, weights) -> tf.Tensor:
+        """1 for the groups the constraint's hard prune would remove now, else 0."""
+        removed = 1.0 - plan.structure.mask(np.asarray(weights), plan.rate,
+                                            plan.weight.depthwise)
+        # A group is outside when any of its weights would be zeroed.
+        return tf.cast(norms.squared(tf.constant(removed, tf.float32)) > 0, tf.float32)
+
+    def _update(self, binding) -> None:
+        """Recomputes the keep-sets (bounded form), alpha and the logged quantities."""
+        masses, changes = [], []
+        for index, (plan, norms, alpha) in enumerate(
+                zip(binding.plans, binding.norms, binding.alphas)):
+            weights = plan.weight.variable.numpy()
+            outside = self.outside_groups(plan, norms, weights)
+            previous = binding.outside[index]
+            if previous is not None:
+                changes.append(float(np.mean(previous.numpy() != outside.numpy())))
+            binding.outside[index] = outside
+            squared = norms.squared(tf.constant(weights))
+            masses.append(float(tf.reduce_sum(squared * tf.cast(outside, squared.dtype))
+                                / (tf.reduce_sum(squared) + 1e-30)))
+            alpha.assign(tf.cast(self.alphas(tf.constant(weights), norms,
+                                             outside if self.bounded else None), alpha.dtype))
+        binding.outside_mass = float(np.mean(masses))
+        binding.keep_set_change = float(np.mean(changes)) if changes else 0.0
 
     def reweight(self) -> None:
-        """Recomputes every alpha from the current weights."""
+        """Recomputes every alpha from the current weights (and the keep-sets)."""
         binding = self._require_binding()
-        for plan, norms, alpha in zip(binding.plans, binding.norms, binding.alphas):
-            alpha.assign(tf.cast(self.alphas(tf.convert_to_tensor(plan.weight.variable), norms),
-                                 alpha.dtype))
+        self._update(binding)
+        if self.calibrated and binding.outside_mass > self.target_outside_mass:
+            # Not yet at the constraint: strengthen the push on the groups outside it.
+            binding.strength.assign(binding.strength * self.penalty_growth)
         self.reweight_count += 1
 
     def _init_state(self, binding):
         super()._init_state(binding)
-        for plan, norms, alpha in zip(binding.plans, binding.norms, binding.alphas):
-            alpha.assign(self.alphas(tf.convert_to_tensor(plan.weight.variable), norms))
+        binding.outside = [None] * len(binding.plans)
+        self._update(binding)
+
+    def _metrics(self, binding):
+        return {"outside_mass": binding.outside_mass,
+                "keep_set_change": binding.keep_set_change,
+                "lambda": float(binding.strength.numpy())}
 
     def _regularization_event(self, binding, position):
         due = (position in self.reweight_at if self.reweight_at is not None
@@ -179,7 +259,11 @@ class ReweightedPruning(_GroupPenaltyPruning):
     def get_config(self):
         config = super().get_config()
         config.update({"epsilon": self.epsilon, "reweight_every": self.reweight_every,
-                       "reweight_at": self.reweight_at})
+                       "reweight_at": self.reweight_at, "bounded": self.bounded,
+                       "penalty": None if self.calibrated else self.penalty,
+                       "initial_penalty": self.initial_penalty,
+                       "penalty_growth": self.penalty_growth,
+                       "target_outside_mass": self.target_outside_mass})
         return config
 
 

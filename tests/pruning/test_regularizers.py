@@ -22,7 +22,7 @@ SECOND = np.array([[1.0, -1.0], [0.2, 0.0], [-3.0, 4.0]], np.float32)
 
 def test_reweighted_l1_alpha_and_penalty_values():
     pruner = ReweightedPruning(0.5, "unstructured", penalty=0.01, epsilon=1e-3,
-                               edge_layer_sparsity=None)
+                               edge_layer_sparsity=None, bounded=False)
     pruner.bind(make_prunable(two_dense([FIRST, SECOND])))
     alphas = [a.numpy() for a in pruner.binding.alphas]
     np.testing.assert_allclose(alphas[0], 1.0 / (np.abs(FIRST) + 1e-3), rtol=1e-6)
@@ -32,7 +32,8 @@ def test_reweighted_l1_alpha_and_penalty_values():
 
 
 def test_reweighted_group_form_uses_filter_norms():
-    pruner = ReweightedPruning(0.5, "filter", penalty=0.1, epsilon=0.5, edge_layer_sparsity=None)
+    pruner = ReweightedPruning(0.5, "filter", penalty=0.1, epsilon=0.5, edge_layer_sparsity=None,
+                               bounded=False)
     pruner.bind(make_prunable(two_dense([FIRST, SECOND])))
     norms = np.linalg.norm(FIRST, axis=0)  # one group per output neuron
     np.testing.assert_allclose(pruner.binding.alphas[0].numpy(), 1.0 / (norms + 0.5), rtol=1e-5)
@@ -45,7 +46,7 @@ def test_reweighted_group_form_uses_filter_norms():
 
 def test_reweighted_squared_form():
     pruner = ReweightedPruning(0.5, "unstructured", penalty=1.0, form="squared", epsilon=0.25,
-                               edge_layer_sparsity=None)
+                               edge_layer_sparsity=None, bounded=False)
     pruner.bind(make_prunable(two_dense([FIRST, SECOND])))
     np.testing.assert_allclose(pruner.binding.alphas[0].numpy(), 1.0 / (FIRST ** 2 + 0.25),
                                rtol=1e-6)
@@ -56,7 +57,7 @@ def test_reweighted_squared_form():
 def test_reweight_recomputes_alpha_from_current_weights():
     model = make_prunable(two_dense([FIRST, SECOND]))
     pruner = ReweightedPruning(0.5, penalty=1.0, epsilon=1e-3, reweight_every=2,
-                               edge_layer_sparsity=None)
+                               edge_layer_sparsity=None, bounded=False)
     pruner.bind(model)
     new_first = FIRST * 3.0
     model.get_layer("first").kernel.assign(new_first)
@@ -167,3 +168,73 @@ def test_nested_functional_submodel_is_pruned_by_path_and_stripped():
     assert np.mean(inner_kernel == 0) == 0.75
     x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     np.testing.assert_allclose(stripped(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
+def test_bounded_penalty_is_zero_on_the_keep_set_and_positive_outside():
+    pruner = ReweightedPruning(0.5, "unstructured", penalty=0.01, epsilon=1e-3,
+                               edge_layer_sparsity=None)
+    assert pruner.bounded  # the default
+    pruner.bind(make_prunable(two_dense([FIRST, SECOND])))
+    for weights, alpha in zip((FIRST, SECOND), pruner.binding.alphas):
+        # The hard prune at 50% would zero the 3 smallest |w| of 6: exactly those are penalised.
+        removed = np.zeros(weights.size, bool)
+        removed[np.argsort(np.abs(weights).ravel(), kind="stable")[:3]] = True
+        removed = removed.reshape(weights.shape)
+        np.testing.assert_array_equal(alpha.numpy()[~removed], 0.0)
+        np.testing.assert_allclose(alpha.numpy()[removed], 1 / (np.abs(weights[removed]) + 1e-3),
+                                   rtol=1e-6)
+    expected = 0.01 * sum(np.sum(np.sort(np.abs(w).ravel())[:3] / (np.sort(np.abs(w).ravel())[:3]
+                                                                  + 1e-3)) for w in (FIRST, SECOND))
+    assert pruner.penalty_value() == pytest.approx(expected, rel=1e-5)
+
+
+def test_bounded_filter_groups_follow_the_constraint():
+    pruner = ReweightedPruning(0.5, "filter", penalty=0.1, epsilon=0.5, edge_layer_sparsity=None)
+    pruner.bind(make_prunable(two_dense([FIRST, SECOND])))
+    norms = np.linalg.norm(FIRST, axis=0)   # [1.58, 2.06, 0.30]
+    # round(0.5 * 3 filters) = 2 are removed: the two smallest are penalised, the largest not.
+    alpha = pruner.binding.alphas[0].numpy()
+    np.testing.assert_allclose(alpha, np.where(norms < norms.max(), 1 / (norms + 0.5), 0.0),
+                               rtol=1e-5)
+
+
+def test_outside_mass_decreases_monotonically_on_a_convex_problem():
+    # Least squares on one linear layer (convex), started at its optimum: the bounded
+    # penalty pulls the 60% smallest weights towards zero against a data term that
+    # only mildly needs them.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 10)).astype(np.float32)
+    scale = np.r_[np.ones(4), 0.1 * np.ones(6)].astype(np.float32)[:, None]
+    y = x @ (rng.normal(size=(10, 1)).astype(np.float32) * scale)
+    inputs = keras.Input((10,))
+    model = make_prunable(keras.Model(inputs, keras.layers.Dense(1, use_bias=False,
+                                                                 name="linear")(inputs)))
+    model.get_layer("linear").kernel.assign(np.linalg.lstsq(x, y, rcond=None)[0])
+    model.compile(keras.optimizers.SGD(0.02), "mse")
+    # The squared form: with alpha fixed between reweightings every step solves a convex
+    # problem (the |w| form's subgradient makes plain SGD oscillate around 0 instead).
+    pruner = ReweightedPruning(0.6, "unstructured", penalty=0.01, form="squared",
+                               edge_layer_sparsity=None, prune_at=None, unit="epoch")
+    history = model.fit(x, y, epochs=30, batch_size=256, verbose=0, callbacks=pruner.callbacks())
+    masses = history.history["pruning_outside_mass"]
+    assert all(later <= earlier + 1e-9 for earlier, later in zip(masses, masses[1:])), masses
+    assert masses[-1] < 0.5 * masses[0]  # measured: 0.19 x after 30 epochs
+
+
+def test_calibrated_strength_grows_until_the_outside_mass_reaches_the_target():
+    model = make_prunable(two_dense([FIRST, SECOND]))
+    pruner = ReweightedPruning(0.5, edge_layer_sparsity=None, initial_penalty=1e-6,
+                               penalty_growth=2.0, target_outside_mass=1e-3)
+    pruner.bind(model)
+    assert pruner.calibrated and pruner.binding.strength.numpy() == pytest.approx(1e-6)
+    pruner.reweight()  # the weights have not moved: still far outside, lambda doubles
+    assert pruner.binding.strength.numpy() == pytest.approx(2e-6)
+    for layer in ("first", "second"):  # now put the removed weights at zero: target reached
+        kernel = model.get_layer(layer).kernel
+        kernel.assign(kernel.numpy() * (pruner.binding.alphas[0 if layer == "first" else 1]
+                                        .numpy() == 0))
+    pruner.reweight()
+    assert pruner.binding.outside_mass < 1e-3
+    assert pruner.binding.strength.numpy() == pytest.approx(2e-6)  # unchanged
+    with pytest.raises(ValueError, match="`penalty_growth`"):
+        ReweightedPruning(0.5, penalty_growth=0.5)
