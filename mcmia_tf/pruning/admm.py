@@ -13,6 +13,13 @@ with Z = Proj(W), U = 0 at the start, and rho optionally multiplied by `rho_grow
 at every Z/U update (capped at `rho_max`). The primal residual ||W - Z||_F measures
 how far W is from the constraint set; it is logged as `admm_residual`. After the
 ADMM phase W is hard-pruned (Proj(W)) and retrained with fixed masks.
+
+`target_residual` calibrates rho on the run instead of a fixed schedule: at every
+Z/U update rho is multiplied by `rho_growth` only while the relative residual
+||W - Z||_F / ||W||_F is above the target, so the strength grows until W sits on
+the constraint set, whatever the dataset's loss scale (Boyd et al., "Distributed
+Optimization and Statistical Learning via ADMM", 2011, Sec. 3.4.1, adapt rho to
+the residuals).
 """
 
 from typing import Dict, List, Optional
@@ -52,12 +59,18 @@ class ADMMPruning(pruner_lib.DynamicRegularizationPruning):
       rho_growth: factor applied to rho after every Z/U update (1.0 = constant).
       rho_max: upper bound of rho (None = unbounded).
       update_every: Z/U update every this many `unit`s (an "ADMM iteration").
+      target_residual: if set, rho grows by `rho_growth` at an update only while
+        ||W - Z|| / ||W|| exceeds it (calibration; see the module docstring).
     """
 
     def __init__(self, target_sparsity: float, structure="unstructured", *,
                  rho: float = 1e-3, rho_growth: float = 1.0, rho_max: Optional[float] = None,
-                 update_every: int = 1, **kwargs):
+                 update_every: int = 1, target_residual: Optional[float] = None, **kwargs):
         super().__init__(target_sparsity, structure, **kwargs)
+        if target_residual is not None and not 0 < target_residual < 1:
+            raise ValueError("Invalid value for argument `target_residual`. Expected None or a "
+                             f"float in (0, 1). Received: target_residual={target_residual!r}")
+        self.target_residual = None if target_residual is None else float(target_residual)
         for name, value in (("rho", rho), ("rho_growth", rho_growth)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"Invalid value for argument `{name}`. Expected a positive "
@@ -111,9 +124,13 @@ class ADMMPruning(pruner_lib.DynamicRegularizationPruning):
                                        lambda v, plan=plan: self._project(plan, v))
             z.assign(new_z)
             u.assign(new_u)
-        rho = float(binding.rho.numpy()) * self.rho_growth
-        binding.rho.assign(rho if self.rho_max is None else min(rho, self.rho_max))
-        binding.residual = self._residual(binding)
+        residual = self._residual(binding)
+        weight_norm = float(np.sqrt(sum(np.sum(np.square(p.weight.variable.numpy()))
+                                        for p in binding.plans)))
+        if self.target_residual is None or residual > self.target_residual * weight_norm:
+            rho = float(binding.rho.numpy()) * self.rho_growth
+            binding.rho.assign(rho if self.rho_max is None else min(rho, self.rho_max))
+        binding.residual = residual
         self.residual_history.append(binding.residual)
         return binding.residual
 
@@ -127,5 +144,6 @@ class ADMMPruning(pruner_lib.DynamicRegularizationPruning):
     def get_config(self):
         config = super().get_config()
         config.update({"rho": self.rho, "rho_growth": self.rho_growth, "rho_max": self.rho_max,
-                       "update_every": self.update_every})
+                       "update_every": self.update_every,
+                       "target_residual": self.target_residual})
         return config

@@ -238,3 +238,21 @@ def test_calibrated_strength_grows_until_the_outside_mass_reaches_the_target():
     assert pruner.binding.strength.numpy() == pytest.approx(2e-6)  # unchanged
     with pytest.raises(ValueError, match="`penalty_growth`"):
         ReweightedPruning(0.5, penalty_growth=0.5)
+
+
+def test_admm_calibrated_rho_grows_only_while_the_residual_is_large():
+    model = make_prunable(two_dense([FIRST, SECOND]))
+    pruner = ADMMPruning(0.5, "unstructured", rho=0.5, rho_growth=2.0, target_residual=0.01,
+                         edge_layer_sparsity=None)
+    pruner.bind(model)
+    pruner.update()      # W far from Z = Proj(W): rho doubles
+    assert pruner.binding.rho.numpy() == pytest.approx(1.0)
+    for plan, z in zip(pruner.binding.plans, pruner.binding.z):
+        plan.weight.variable.assign(z.numpy())   # W on the constraint set: residual 0
+    for u in pruner.binding.u:
+        u.assign(np.zeros_like(u.numpy()))
+    pruner.update()
+    assert pruner.binding.residual == pytest.approx(0.0, abs=1e-6)
+    assert pruner.binding.rho.numpy() == pytest.approx(1.0)   # unchanged
+    with pytest.raises(ValueError, match="`target_residual`"):
+        ADMMPruning(0.5, target_residual=2.0)
