@@ -299,8 +299,10 @@ def make_layer_registry(conv_mode="auto"):
       conv_mode: "auto", "direct" or "ghost", for Conv2D layers.
     """
     layer_registry = import_tf_privacy("privacy.fast_gradient_clipping.layer_registry")
-    # `keras.Model(inputs, outputs)` builds this private subclass; lookups are by exact class.
-    functional = keras.src.engine.functional.Functional
+    # `keras.Model(inputs, outputs)` returns a private subclass and lookups are by exact
+    # class: take the class from a functional model instead of naming the private module.
+    probe = keras.Input((1,))
+    functional = type(keras.Model(probe, keras.layers.Identity()(probe)))
     registry = layer_registry.LayerRegistry()
     for cls, fn in [
             (keras.layers.Conv2D, make_conv2d_layer_computation(conv_mode)),
@@ -327,11 +329,19 @@ def check_dp_compatible(model, registry=None):
     """
     ensure_tf_keras_model(model)
     registry = registry or make_layer_registry()
-    # The base class also covers SyncBatchNormalization.
-    batch_norm = keras.src.layers.normalization.batch_normalization.BatchNormalizationBase
-    # pylint: disable-next=protected-access
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, batch_norm):
+    batch_norms = (keras.layers.BatchNormalization,
+                   keras.layers.experimental.SyncBatchNormalization)
+
+    def all_layers(container):
+        for layer in container.layers:
+            yield layer
+            if isinstance(layer, keras.Model):
+                yield from all_layers(layer)
+            elif isinstance(layer, keras.layers.Wrapper):
+                yield layer.layer
+
+    for layer in all_layers(model):
+        if isinstance(layer, batch_norms):
             raise ValueError(
                 f"Invalid layer for DP-SGD: BatchNormalization layer `{layer.name}` mixes "
                 "examples through batch statistics, so per-example gradients are not defined. "
