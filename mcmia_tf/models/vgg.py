@@ -12,6 +12,8 @@ from typing import Optional, Sequence
 
 from mcmia_tf.compat import keras
 from mcmia_tf.models.initializers import LayerSeeds
+from mcmia_tf.models.normalization import check_norm
+from mcmia_tf.models.normalization import normalization
 
 __all__ = ["vgg16"]
 
@@ -21,8 +23,9 @@ _VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, 
 
 
 def vgg16(input_shape: Sequence[int], num_classes: int, width: float = 1.0,
-          seed: Optional[int] = None) -> keras.Model:
-    """Builds VGG16-BN for small images (logits output)."""
+          seed: Optional[int] = None, norm: str = "batch") -> keras.Model:
+    """Builds VGG16-BN for small images (logits output); `norm="group"` for DP-SGD."""
+    check_norm(norm)
     seeds = LayerSeeds(seed)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = inputs
@@ -36,7 +39,7 @@ def vgg16(input_shape: Sequence[int], num_classes: int, width: float = 1.0,
         x = keras.layers.Conv2D(max(1, int(round(item * width))), 3, padding="same",
                                 use_bias=True, kernel_initializer=seeds.he_normal(),
                                 name=f"conv{conv_index}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn{conv_index}")(x)
+        x = normalization(x, norm, f"bn{conv_index}")
         x = keras.layers.ReLU(name=f"relu{conv_index}")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = keras.layers.Dense(num_classes, kernel_initializer=seeds.glorot_uniform(),

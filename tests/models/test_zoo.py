@@ -79,3 +79,25 @@ def test_keras3_model_is_rejected_with_the_fix():
         ensure_tf_keras_model("model.h5")
     model = build_model("mlp", (4,), 3)
     assert ensure_tf_keras_model(model) is model
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vgg16", "mobilenetv2"])
+def test_group_norm_variant_has_no_batch_norm_and_trains_with_dp_sgd(name):
+    from mcmia_tf.privacy.dp_model import DPSGDModel  # pylint: disable=g-import-not-at-top
+    batch = build_model(name, (8, 8, 3), 10, width=0.125, seed=0)
+    group = build_model(name, (8, 8, 3), 10, width=0.125, seed=0, norm="group")
+    kinds = {type(layer).__name__ for layer in group.layers}
+    assert "BatchNormalization" not in kinds and "GroupNormalization" in kinds
+    # Same layer names, so per-layer options carry over; GN has no moving statistics.
+    assert [layer.name for layer in batch.layers] == [layer.name for layer in group.layers]
+    assert group.count_params() < batch.count_params()
+    assert sum(int(np.prod(w.shape)) for w in group.trainable_weights) == sum(
+        int(np.prod(w.shape)) for w in batch.trainable_weights)
+    model = DPSGDModel(group, l2_norm_clip=1.0, noise_multiplier=1.0)
+    model.compile(keras.optimizers.SGD(0.1))
+    rng = np.random.default_rng(0)
+    model.train_on_batch(rng.uniform(size=(4, 8, 8, 3)).astype(np.float32), np.arange(4))
+    with pytest.raises(ValueError, match="GroupNormalization"):
+        DPSGDModel(batch, l2_norm_clip=1.0, noise_multiplier=1.0)
+    with pytest.raises(ValueError, match="`norm`"):
+        build_model(name, (8, 8, 3), 10, norm="instance")
