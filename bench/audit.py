@@ -48,6 +48,7 @@ from mcmia_tf.audit import run_audit
 from mcmia_tf.audit import StandardTrainingRecipe
 from mcmia_tf.audit.lira import augmented_views
 from mcmia_tf.audit.reference_attacks import reference_attack_scores
+from mcmia_tf.audit.report import format_metric
 from mcmia_tf.audit.significance import paired_bootstrap_difference
 from mcmia_tf.audit.suite import build_model_caches
 from mcmia_tf.compat import import_tf_privacy
@@ -234,14 +235,9 @@ def run() -> Tuple[List[Dict], List[Dict], List[str]]:
     return rows, sweep, notes
 
 
-def _pct(value, interval=None) -> str:
-    text = f"{100 * value:.2f}%"
-    return text if not interval else f"{text} [{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"
-
-
-def _num(value, interval=None) -> str:
-    text = f"{value:.4f}"
-    return text if not interval else f"{text} [{interval[0]:.4f}, {interval[1]:.4f}]"
+def _cell(row: Dict, name: str, percent: bool = True) -> str:
+    """A metric of a row with its 95% interval (the row's `<name>_interval`)."""
+    return format_metric(row[name], row[f"{name}_interval"], percent=percent)
 
 
 def markdown_table(rows: List[Dict]) -> str:
@@ -249,11 +245,9 @@ def markdown_table(rows: List[Dict]) -> str:
              "TPR@0.1%FPR [95%] | seconds |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(
-            f"| {row['attack']} | {_num(row['auc'], row['auc_interval'])} | "
-            f"{_pct(row['balanced_accuracy'], row['balanced_accuracy_interval'])} | "
-            f"{row['advantage']:.4f} | "
-            f"{_pct(row['tpr_at_1pct_fpr'], row['tpr_at_1pct_fpr_interval'])} | "
-            f"{_pct(row['tpr_at_0.1pct_fpr'], row['tpr_at_0.1pct_fpr_interval'])} | "
+            f"| {row['attack']} | {_cell(row, 'auc', percent=False)} | "
+            f"{_cell(row, 'balanced_accuracy')} | {row['advantage']:.4f} | "
+            f"{_cell(row, 'tpr_at_1pct_fpr')} | {_cell(row, 'tpr_at_0.1pct_fpr')} | "
             f"{row['seconds']:.0f} |")
     return "\n".join(lines)
 
@@ -266,8 +260,7 @@ def sweep_table(rows: List[Dict]) -> str:
                          f"n/a ({row['not_computable']}) |")
             continue
         lines.append(f"| {row['attack']} | {row['num_reference_models']} | "
-                     f"{_num(row['auc'], row['auc_interval'])} | "
-                     f"{_pct(row['tpr_at_0.1pct_fpr'], row['tpr_at_0.1pct_fpr_interval'])} |")
+                     f"{_cell(row, 'auc', percent=False)} | {_cell(row, 'tpr_at_0.1pct_fpr')} |")
     return "\n".join(lines)
 
 

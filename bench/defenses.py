@@ -49,6 +49,7 @@ from mcmia_tf.privacy import TrainingConfig
 from mcmia_tf.study import preset
 from mcmia_tf.study import run_study
 from mcmia_tf.study import StudyConfig
+from mcmia_tf.audit.report import format_metric
 from mcmia_tf.study.claims import attack_accuracy
 from mcmia_tf.study.claims import check_claims
 
@@ -164,10 +165,7 @@ def run() -> Tuple[List[Dict], List[str]]:
 
 
 def _pct(value: Optional[float], interval=None) -> str:
-    if value is None:
-        return "-"
-    text = f"{100 * value:.2f}%"
-    return text if not interval else f"{text} [{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"
+    return format_metric(value, interval, missing="-")
 
 
 def markdown_table(rows: List[Dict]) -> str:

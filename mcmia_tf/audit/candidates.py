@@ -33,8 +33,6 @@ class AuditCandidates:
       is_canary: True for canaries.
       population_x: RMIA population inputs (may be empty).
       population_y: their labels.
-      pool_index: index of each candidate in the training split (canaries: the
-        example they were made from).
     """
 
     x: np.ndarray
@@ -43,7 +41,6 @@ class AuditCandidates:
     is_canary: np.ndarray
     population_x: np.ndarray
     population_y: np.ndarray
-    pool_index: np.ndarray
 
     @classmethod
     def from_split(cls, split, x: np.ndarray, y: np.ndarray, population_size: int = 0,
@@ -63,7 +60,6 @@ class AuditCandidates:
         parts_x, parts_y = [x[members], x[non_members]], [y[members], y[non_members]]
         is_member = [np.ones(len(members), bool), np.zeros(len(non_members), bool)]
         is_canary = [np.zeros(len(members) + len(non_members), bool)]
-        pool_index = [members, non_members]
         canaries = getattr(split, "canaries", None)
         if canaries is not None:
             canary_x, canary_y = canaries.take(x)
@@ -71,14 +67,12 @@ class AuditCandidates:
             parts_y.append(canary_y)
             is_member.append(np.asarray(canaries.target_in, bool))
             is_canary.append(np.ones(len(canary_y), bool))
-            pool_index.append(np.asarray(canaries.indices))
         pool = np.asarray(split.shadow_pool, np.int64)
         order = np.random.default_rng([int(seed), 7]).permutation(len(pool))
         chosen = np.sort(pool[order[:min(int(population_size), len(pool))]])
         return cls(x=np.concatenate(parts_x), y=np.concatenate(parts_y).astype(np.int64),
                    is_member=np.concatenate(is_member), is_canary=np.concatenate(is_canary),
-                   population_x=x[chosen], population_y=np.asarray(y)[chosen].astype(np.int64),
-                   pool_index=np.concatenate(pool_index).astype(np.int64))
+                   population_x=x[chosen], population_y=np.asarray(y)[chosen].astype(np.int64))
 
     def __len__(self) -> int:
         return len(self.y)

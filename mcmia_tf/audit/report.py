@@ -184,10 +184,10 @@ class AuditPredictions:
 
 
 def format_metric(value: Optional[float], interval: Optional[Tuple[float, float]] = None,
-                  percent: bool = True) -> str:
-    """`12.34% [10.00, 14.50]` (or `0.6070 [0.5980, 0.6160]`); `n/a` for None."""
+                  percent: bool = True, missing: str = "n/a") -> str:
+    """`12.34% [10.00, 14.50]` (or `0.6070 [0.5980, 0.6160]`); `missing` for None."""
     if value is None:
-        return "n/a"
+        return missing
     if percent:
         text = f"{100 * value:.2f}%"
         return text if not interval else f"{text} [{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"

@@ -98,6 +98,13 @@ def build_model_caches(x: np.ndarray, y: np.ndarray, split, recipe: TrainingReci
       `{"shadow": cache, "lira": cache}`, with only the entries `config` needs.
     """
     candidates = _candidates(x, y, split, config)
+    views = lira.augmented_views(candidates.x, config.flip, config.shift_pixels)
+    return _build_caches(candidates, views, x, y, split, recipe, config, cache_dir)
+
+
+def _build_caches(candidates: AuditCandidates, views, x, y, split, recipe: TrainingRecipe,
+                  config: AuditConfig, cache_dir: str) -> Dict[str, ReferenceModelCache]:
+    """`build_model_caches` on candidates and query views `run_audit` already built."""
     shadow_pool = np.asarray(split.shadow_pool)
     caches = {}
     if config.uses_shadow_models:
@@ -109,7 +116,6 @@ def build_model_caches(x: np.ndarray, y: np.ndarray, split, recipe: TrainingReci
             draw_inclusion_masks(len(shadow_pool), config.num_shadow_models, config.seed + 1),
             base_seed=config.seed + 1)
     if config.uses_reference_models:
-        views = lira.augmented_views(candidates.x, config.flip, config.shift_pixels)
         population = candidates.population_x
         caches["lira"] = ReferenceModelCache(
             os.path.join(cache_dir, "lira"), recipe, candidates.x, candidates.y,
@@ -229,7 +235,8 @@ def run_audit(target, x: np.ndarray, y: np.ndarray, split, recipe: Optional[Trai
              "output_type": predictor.output_type, **dict(target_facts or {})}
 
     attacks = []
-    caches = build_model_caches(x, y, split, recipe, config, cache_dir) if recipe else {}
+    caches = (_build_caches(candidates, views, x, y, split, recipe, config, cache_dir)
+              if recipe else {})
     shadow_outputs, shadow_seconds = None, 0.0
     if "shadow" in caches:
         start = time.time()

@@ -339,9 +339,9 @@ def privacy_guarantee(*, num_examples: int, batch_size: int, epochs: float,
     if trained_with not in SAMPLING_MODES:
         raise ValueError(f"Invalid value for argument `trained_with`. Expected one of "
                          f"{SAMPLING_MODES}. Received: trained_with={trained_with!r}")
-    clipping = ("per-example" if num_microbatches is None
-                else f"{check_microbatches(batch_size, num_microbatches)} microbatches")
+    per_example = num_microbatches is None
     num_microbatches = check_microbatches(batch_size, num_microbatches)
+    clipping = "per-example" if per_example else f"{num_microbatches} microbatches"
     used_microbatching = batch_size // num_microbatches > 1
     common = dict(used_microbatching=used_microbatching, accountant=accountant)
     return PrivacyGuarantee(

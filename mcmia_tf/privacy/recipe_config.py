@@ -160,12 +160,6 @@ class DPConfig:
         if self.batch_size is not None:
             _check_int(self.batch_size, "batch_size", 1)
 
-    @property
-    def clipping(self) -> str:
-        """"per-example" or "<M> microbatches", as reports name it."""
-        return ("per-example" if self.num_microbatches is None
-                else f"{self.num_microbatches} microbatches")
-
 
 @dataclasses.dataclass(frozen=True)
 class MinMaxConfig:

@@ -21,6 +21,7 @@ and, separately, among every method of the study (DP-SGD and tfmot included).
 
 from typing import List, Mapping, Optional, Sequence, Tuple
 
+from mcmia_tf.audit.report import format_metric
 from mcmia_tf.audit.significance import compare
 from mcmia_tf.study.config import dp_epsilon
 
@@ -44,10 +45,7 @@ def is_dp(name: str) -> bool:
 
 
 def _pct(value: Optional[float], interval: Interval = None) -> str:
-    if value is None:
-        return "—"
-    text = f"{100 * value:.2f}%"
-    return text if not interval else f"{text} [{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"
+    return format_metric(value, interval, missing="—")
 
 
 def attack_accuracy(entry: Mapping) -> Tuple[float, Interval]:
