@@ -6,7 +6,9 @@ dense checkpoint (`--pretrain_epochs` of Adam) and gets the SAME budget of
 `--epochs` epochs:
 
 * reweighted / admm / static_l1: regularize for `--prune_at` epochs, hard prune,
-  masked retraining for the rest (`mcmia_tf.pruning`);
+  masked retraining for the rest (`mcmia_tf.pruning`); reweighted_progressive: the
+  default reweighted pruner with `--progressive_steps` rising targets (rows at
+  sparsity >= 0.98 only, where it is meant to help);
 * tfmot: `prune_low_magnitude` with `PolynomialDecay` from 0 to the target over the
   same first `--prune_at` epochs, then fine-tuning with frozen masks (unstructured
   only: tfmot has no filter pruning), each layer to the rate our pruners plan for
@@ -17,7 +19,9 @@ dense checkpoint (`--pretrain_epochs` of Adam) and gets the SAME budget of
 
 Hyper-parameters (one per method) were chosen on 5,000 held-out training images
 (`--evaluate_on=validation --sparsities=0.95 --structures=unstructured`), never on
-the test set.
+the test set. Reweighted rows also carry `final_lambda` (where the calibration
+stopped) and `prune_accuracy_drop` (training accuracy just before minus just after
+the hard prune, on the first 2,000 training images).
 
 `seconds_per_epoch` is the wall time of the whole `fit` (tracing included) divided
 by its epochs; `cpu_seconds_per_epoch` is the CPU time of this process over the same
@@ -49,8 +53,9 @@ _EPOCHS = flags.DEFINE_integer("epochs", 10, "Epoch budget of every method after
 _PRUNE_AT = flags.DEFINE_integer("prune_at", 6, "Epoch of the hard prune (end of the ramp).")
 _SPARSITIES = flags.DEFINE_list("sparsities", ["0.90", "0.95", "0.98"], "Target sparsities.")
 _STRUCTURES = flags.DEFINE_list("structures", ["unstructured", "filter"], "Structures.")
-_METHODS = flags.DEFINE_list("methods", ["reweighted", "reweighted_unbounded", "admm",
-                                          "static_l1", "tfmot", "tfmot_uniform"],
+_METHODS = flags.DEFINE_list("methods", ["reweighted", "reweighted_progressive",
+                                          "reweighted_unbounded", "admm", "static_l1", "tfmot",
+                                          "tfmot_uniform"],
                              "Compression methods (reweighted: bounded by the constraint, "
                              "self-calibrated lambda; reweighted_unbounded: every group "
                              "penalised, --reweighted_penalty).")
@@ -61,6 +66,8 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate."
 _REWEIGHTED_PENALTY = flags.DEFINE_float("reweighted_penalty", 1e-5,
                                           "Lambda of reweighted_unbounded (the bounded form "
                                           "calibrates its own).")
+_PROGRESSIVE_STEPS = flags.DEFINE_integer("progressive_steps", 3,
+                                          "Stages of reweighted_progressive.")
 _ADMM_RHO = flags.DEFINE_float("admm_rho", 3e-3, "ADMM rho.")
 _L1_PENALTY = flags.DEFINE_float("l1_penalty", 3e-4, "Static L1 / group lasso lambda.")
 _EVALUATE_ON = flags.DEFINE_enum("evaluate_on", "test", ["test", "validation"],
@@ -131,6 +138,8 @@ def _pruner(method: str, structure: str, sparsity: float):
     common = dict(target_sparsity=sparsity, structure=structure, prune_at=_PRUNE_AT.value)
     if method == "reweighted":
         return pruning.ReweightedPruning(**common)  # Bounded, lambda calibrated on the run.
+    if method == "reweighted_progressive":
+        return pruning.ReweightedPruning(progressive_steps=_PROGRESSIVE_STEPS.value, **common)
     if method == "reweighted_unbounded":
         return pruning.ReweightedPruning(penalty=_REWEIGHTED_PENALTY.value, bounded=False,
                                          **common)
@@ -156,14 +165,25 @@ def _tfmot_run(model, x, y, sparsity: float, edge_layer_sparsity):
     return tfmot.sparsity.keras.strip_pruning(wrapped), seconds
 
 
-def _row(method, structure, target, model, seconds, x_test, y_test) -> Dict:
+_PROGRESSIVE_FROM = 0.98  # reweighted_progressive runs at and above this target only.
+_PRUNE_DATA_SIZE = 2_000
+
+
+def _row(method, structure, target, model, seconds, x_test, y_test, pruner=None,
+         callback=None) -> Dict:
     wall, cpu = seconds
     report = pruning.sparsity_report(model)
-    return {"method": method, "structure": structure, "target_sparsity": target,
-            "sparsity": round(report.sparsity, 4),
-            "compression_rate": round(report.compression_rate, 2),
-            "test_accuracy": round(_accuracy(model, x_test, y_test), 4),
-            "seconds_per_epoch": round(wall, 3), "cpu_seconds_per_epoch": round(cpu, 3)}
+    row = {"method": method, "structure": structure, "target_sparsity": target,
+           "sparsity": round(report.sparsity, 4),
+           "compression_rate": round(report.compression_rate, 2),
+           "test_accuracy": round(_accuracy(model, x_test, y_test), 4),
+           "seconds_per_epoch": round(wall, 3), "cpu_seconds_per_epoch": round(cpu, 3),
+           "final_lambda": None, "prune_accuracy_drop": None}
+    if isinstance(pruner, pruning.ReweightedPruning):
+        row["final_lambda"] = float(pruner.binding.strength.numpy())
+    if callback is not None and callback.accuracy_drop is not None:
+        row["prune_accuracy_drop"] = round(callback.accuracy_drop, 4)
+    return row
 
 
 def run() -> List[Dict]:
@@ -196,29 +216,46 @@ def run() -> List[Dict]:
                         continue  # tfmot prunes magnitudes only.
                     pruned, seconds = _tfmot_run(from_checkpoint(), x, y, target,
                                                  _TFMOT_EDGE_LAYER_SPARSITY[method])
+                    pruner = callback = None
                 else:
+                    if method == "reweighted_progressive" and target < _PROGRESSIVE_FROM:
+                        continue
                     model = _compile(pruning.make_prunable(from_checkpoint()))
                     pruner = _pruner(method, structure, target)
-                    seconds = _timed_fit(model, x, y, pruner.callbacks())
+                    callback, = pruner.callbacks(prune_data=(x[:_PRUNE_DATA_SIZE],
+                                                             y[:_PRUNE_DATA_SIZE]))
+                    seconds = _timed_fit(model, x, y, [callback])
                     pruned = pruner.strip(model)
-                rows.append(_row(method, structure, target, pruned, seconds, x_test, y_test))
+                rows.append(_row(method, structure, target, pruned, seconds, x_test, y_test,
+                                 pruner, callback))
                 _print_row(rows[-1])
     return rows
 
 
 _COLUMNS = ("method", "structure", "target_sparsity", "sparsity", "compression_rate",
-            "test_accuracy", "seconds_per_epoch", "cpu_seconds_per_epoch")
+            "test_accuracy", "prune_accuracy_drop", "final_lambda", "seconds_per_epoch",
+            "cpu_seconds_per_epoch")
 
 
 def _print_row(row):
     print(" | ".join(str(row[c]) for c in _COLUMNS), flush=True)
 
 
+def _cell(column: str, value) -> str:
+    if value is None:
+        return "-"
+    if column in ("test_accuracy", "prune_accuracy_drop"):
+        return f"{value:.2%}"
+    if column == "final_lambda":
+        return f"{value:.2g}"
+    return str(value)
+
+
 def markdown_table(rows: List[Dict]) -> str:
     lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
     for row in rows:
         lines.append("| " + " | ".join(
-            f"{row[c]:.2%}" if c == "test_accuracy" else str(row[c]) for c in _COLUMNS) + " |")
+            _cell(c, row[c]) for c in _COLUMNS) + " |")
     return "\n".join(lines)
 
 

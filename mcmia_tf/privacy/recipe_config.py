@@ -214,6 +214,8 @@ class PruningConfig:
       layer_sparsity: per-layer rates by layer path; others share the rest.
       edge_layer_sparsity: cap of the first and last pruned layers' rates;
         None prunes them like the rest.
+      progressive_steps: stages of rising rates within the regularization epochs
+        (`DynamicRegularizationPruning`); 1 aims at the target from the start.
     """
     target_sparsity: float = 0.95
     structure: str = "unstructured"
@@ -224,6 +226,7 @@ class PruningConfig:
     retrain_epochs: int = 10
     layer_sparsity: Optional[Mapping[str, float]] = None
     edge_layer_sparsity: Optional[float] = 0.8
+    progressive_steps: int = 1
 
     def __post_init__(self):
         if not _is_number(self.target_sparsity) or not 0 <= self.target_sparsity < 1:
@@ -236,6 +239,10 @@ class PruningConfig:
         _check_positive(self.rho, "rho")
         _check_int(self.regularization_epochs, "regularization_epochs", 0)
         _check_int(self.retrain_epochs, "retrain_epochs", 0)
+        _check_int(self.progressive_steps, "progressive_steps", 1)
+        if self.progressive_steps > max(1, self.regularization_epochs):
+            _fail("progressive_steps", "at most regularization_epochs (one epoch per stage) "
+                  f"= {self.regularization_epochs}", self.progressive_steps)
         if self.layer_sparsity is not None:
             object.__setattr__(self, "layer_sparsity", {
                 str(k): float(v) for k, v in dict(self.layer_sparsity).items()})

@@ -277,7 +277,8 @@ class Recipe:
         settings = self.config.pruning
         common = dict(prune_at=self.config.pretrain_epochs + settings.regularization_epochs,
                       unit="epoch", layer_sparsity=settings.layer_sparsity,
-                      edge_layer_sparsity=settings.edge_layer_sparsity)
+                      edge_layer_sparsity=settings.edge_layer_sparsity,
+                      progressive_steps=settings.progressive_steps)
         if settings.solver == "admm":
             return pruning.ADMMPruning(settings.target_sparsity, settings.structure,
                                        rho=settings.rho, **common)

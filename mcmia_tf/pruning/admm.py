@@ -134,6 +134,12 @@ class ADMMPruning(pruner_lib.DynamicRegularizationPruning):
         self.residual_history.append(binding.residual)
         return binding.residual
 
+    def _stage_changed(self, binding):
+        # Z follows the new stage's constraint set at once; U keeps its running sum.
+        for plan, z, u in zip(binding.plans, binding.z, binding.u):
+            z.assign(self._project(plan, plan.weight.variable.numpy() + u.numpy()))
+        binding.residual = self._residual(binding)
+
     def _regularization_event(self, binding, position):
         if position > 0 and position % self.update_every == 0:
             self.update()

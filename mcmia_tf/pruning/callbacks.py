@@ -9,10 +9,16 @@ At the end of every epoch the callback adds `pruning_sparsity`, `pruning_penalty
 (and for ADMM `admm_residual`, `admm_rho`) to the logs, where `History`, the
 progress bar and a later `keras.callbacks.TensorBoard` see them; with `log_dir` it
 also writes those scalars and every layer's sparsity as TensorBoard summaries.
+
+With `prune_data=(x, y)` (integer labels) the callback measures the pruned
+network's accuracy on it just before and just after the hard prune and logs the
+difference as `pruning_accuracy_drop` in that epoch's logs: ~0 when the
+regularization has already moved the removed weights to zero.
 """
 
-from typing import Optional
+from typing import Optional, Tuple
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
@@ -38,17 +44,27 @@ class PruningCallback(keras.callbacks.Callback):
     Args:
       pruner: a `DynamicRegularizationPruning` (reweighted, ADMM, static).
       log_dir: optional TensorBoard directory for per-layer sparsity and penalty.
+      prune_data: optional (x, y) on which to measure the accuracy drop of the
+        hard prune (e.g. a slice of the training data).
     """
 
-    def __init__(self, pruner, log_dir: Optional[str] = None):
+    def __init__(self, pruner, log_dir: Optional[str] = None,
+                 prune_data: Optional[Tuple[np.ndarray, np.ndarray]] = None):
         super().__init__()
         # Duck-typed: the pruner module imports this one to build `callbacks()`.
         if not all(hasattr(pruner, name) for name in ("bind", "advance", "metrics", "unit")):
             raise TypeError(
                 "Invalid value for argument `pruner`. Expected a ReweightedPruning, "
                 f"ADMMPruning or StaticRegularization. Received: pruner={pruner!r}")
+        if prune_data is not None and (not isinstance(prune_data, (tuple, list))
+                                       or len(prune_data) != 2):
+            raise ValueError("Invalid value for argument `prune_data`. Expected a pair (x, y) "
+                             f"of arrays. Received: prune_data={type(prune_data).__name__}")
         self.pruner = pruner
         self.log_dir = log_dir
+        self.prune_data = prune_data
+        self.accuracy_drop: Optional[float] = None  # Set at the hard prune.
+        self._report_drop = False
         # Logs stay tensors: no per-batch device->host copy of the metrics.
         self._supports_tf_logs = True
         self._epoch_first_step = 0
@@ -69,12 +85,30 @@ class PruningCallback(keras.callbacks.Callback):
         if self.log_dir and self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
+    def _prune_data_accuracy(self) -> float:
+        from mcmia_tf.pruning import registry  # pylint: disable=g-import-not-at-top
+        x, y = self.prune_data
+        classifier = registry.resolve_pruning_target(self.model)
+        predictions = classifier.predict(x, batch_size=1024, verbose=0)
+        return float(np.mean(np.argmax(predictions, axis=-1) == np.asarray(y).reshape(-1)))
+
+    def _advance(self, unit: str, position: int) -> None:
+        binding = self.pruner.binding
+        measure = (self.prune_data is not None and unit == self.pruner.unit
+                   and binding is not None and not binding.pruned
+                   and self.pruner.prune_at is not None and position >= self.pruner.prune_at)
+        before = self._prune_data_accuracy() if measure else None
+        self.pruner.advance(unit, position, self._optimizer())
+        if measure:
+            self.accuracy_drop = before - self._prune_data_accuracy()
+            self._report_drop = True
+
     def on_epoch_begin(self, epoch, logs=None):
-        self.pruner.advance("epoch", epoch, self._optimizer())
+        self._advance("epoch", epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.pruner.unit == "step":
-            self.pruner.advance("step", self._epoch_first_step + batch, self._optimizer())
+            self._advance("step", self._epoch_first_step + batch)
 
     def on_train_batch_end(self, batch, logs=None):
         self._batches_in_epoch = batch + 1
@@ -83,6 +117,9 @@ class PruningCallback(keras.callbacks.Callback):
         self._epoch_first_step += self._batches_in_epoch
         self._batches_in_epoch = 0
         metrics = self.pruner.metrics()
+        if self._report_drop:
+            metrics["accuracy_drop"] = self.accuracy_drop
+            self._report_drop = False
         if logs is not None:
             logs.update({f"pruning_{k}" if not k.startswith("admm") else k: v
                          for k, v in metrics.items()})
@@ -99,6 +136,7 @@ class PruningCallback(keras.callbacks.Callback):
             self._writer.flush()
 
     def get_config(self):
+        # prune_data (arrays) is not serialized.
         return {"pruner": keras.utils.serialize_keras_object(self.pruner),
                 "log_dir": self.log_dir}
 

@@ -14,9 +14,23 @@ So Keras' default `train_step` (which adds `model.losses`) and a custom `train_s
 that adds `tf.add_n(classifier.losses)` both minimise it, and no `compile` argument
 changes. After the hard prune the penalty is switched off (a `tf.cond`, so it costs
 nothing during masked retraining).
+
+Progressive targets (`progressive_steps=S > 1`, for extreme rates, as the
+progressive ADMM pruning of Ye et al., "Progressive Weight Pruning of Deep Neural
+Networks using ADMM", arXiv 1810.07378, reaches 0.99+ in a few steps): the
+regularization phase [0, prune_at) is cut into S equal stages; in stage s each
+layer aims at the rate r_s whose kept fraction is a geometric step towards its
+final one,
+
+    1 - r_s = (1 - r)^(s / S),        s = 1..S,
+
+and the end of every stage but the last hard-prunes to r_s (masks frozen), so the
+next stage regularizes the survivors towards a higher rate. r_S = r is the final
+prune at `prune_at`.
 """
 
 import abc
+import dataclasses
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -52,7 +66,10 @@ class PruningBinding:
 
     def __init__(self, target: keras.Model, plans: List[registry.LayerPlan]):
         self.target = target
-        self.plans = plans
+        self.plans = plans  # At the current progressive stage's rates.
+        self.final_plans = plans
+        self.stage = 1
+        self.start: Optional[int] = None  # The clock position of the first tick.
         self.masks = [_mask_variable(p) for p in plans]
         for mask in self.masks:  # A previous pruner may have left masks behind.
             mask.assign(tf.ones_like(mask))
@@ -103,12 +120,14 @@ class DynamicRegularizationPruning(abc.ABC):
       exclude: layer paths never pruned.
       edge_layer_sparsity: the first and last pruned layers get
         min(target_sparsity, edge_layer_sparsity); None prunes them like the rest.
+      progressive_steps: S >= 1 stages of rising rates before `prune_at` (module
+        docstring); 1 (default) aims at the final rates from the start.
     """
 
     def __init__(self, target_sparsity: float, structure="unstructured", *,
                  prune_at: Optional[int] = None, unit: str = "epoch",
                  layer_sparsity=None, layer_structure=None, exclude: Sequence[str] = (),
-                 edge_layer_sparsity: Optional[float] = 0.8):
+                 edge_layer_sparsity: Optional[float] = 0.8, progressive_steps: int = 1):
         self.target_sparsity = _check_target_sparsity(target_sparsity)
         self.structure = structures_lib.get_structure(structure)
         if unit not in UNITS:
@@ -123,6 +142,16 @@ class DynamicRegularizationPruning(abc.ABC):
             raise ValueError(
                 "Invalid value for argument `edge_layer_sparsity`. Expected a float in "
                 f"[0, 1) or None. Received: edge_layer_sparsity={edge_layer_sparsity!r}")
+        if isinstance(progressive_steps, bool) or not isinstance(
+                progressive_steps, (int, np.integer)) or progressive_steps < 1:
+            raise ValueError(
+                "Invalid value for argument `progressive_steps`. Expected a positive integer "
+                f"(1 = no intermediate targets). Received: progressive_steps={progressive_steps!r}")
+        if progressive_steps > 1 and (prune_at is None or prune_at < progressive_steps):
+            raise ValueError(
+                "Invalid value for argument `progressive_steps`. Each stage needs at least one "
+                f"`{unit}` before `prune_at`, so it can be at most prune_at={prune_at}. "
+                f"Received: progressive_steps={progressive_steps}")
         if isinstance(exclude, str):
             exclude = [exclude]
         self.prune_at = None if prune_at is None else int(prune_at)
@@ -131,6 +160,7 @@ class DynamicRegularizationPruning(abc.ABC):
         self.layer_structure = layer_structure
         self.exclude = tuple(exclude)
         self.edge_layer_sparsity = edge_layer_sparsity
+        self.progressive_steps = int(progressive_steps)
         self.binding: Optional[PruningBinding] = None
 
     # ---------------------------------------------------------------- subclass API
@@ -145,14 +175,18 @@ class DynamicRegularizationPruning(abc.ABC):
     def _regularization_event(self, binding: PruningBinding, position: int) -> None:
         """Called at every clock tick before `prune_at` (reweighting, ADMM updates)."""
 
+    def _stage_changed(self, binding: PruningBinding) -> None:
+        """Called when progressive targets move `binding.plans` to the next rates."""
+
     def _metrics(self, binding: PruningBinding) -> Dict[str, float]:
         """Method-specific scalars for the epoch logs (e.g. the ADMM residual)."""
         return {}
 
     # ---------------------------------------------------------------- public API
-    def callbacks(self, log_dir: Optional[str] = None) -> List[keras.callbacks.Callback]:
-        """The Keras callbacks to pass to `fit` (one `PruningCallback`)."""
-        return [callbacks_lib.PruningCallback(self, log_dir=log_dir)]
+    def callbacks(self, log_dir: Optional[str] = None,
+                  prune_data=None) -> List[keras.callbacks.Callback]:
+        """The Keras callbacks to pass to `fit` (one `PruningCallback`; see its args)."""
+        return [callbacks_lib.PruningCallback(self, log_dir=log_dir, prune_data=prune_data)]
 
     def plan(self, model: keras.Model) -> List[registry.LayerPlan]:
         """Structure and rate of every pruned layer of `model` (validates them)."""
@@ -173,7 +207,9 @@ class DynamicRegularizationPruning(abc.ABC):
             return False
         if self.binding is not None:  # Leave the previous model untouched from now on.
             self.binding.regularizing.assign(False)
-        binding = PruningBinding(target, self.plan(target))
+        final_plans = self.plan(target)
+        binding = PruningBinding(target, self.stage_plans(final_plans, 1))
+        binding.final_plans = final_plans
         self._init_state(binding)
         binding.penalty_fn = lambda: self._penalty(binding)
         target.add_loss(binding.loss)
@@ -185,10 +221,40 @@ class DynamicRegularizationPruning(abc.ABC):
         binding = self._require_binding()
         if unit != self.unit or binding.pruned:
             return
+        if binding.start is None:
+            binding.start = position
         if self.prune_at is not None and position >= self.prune_at:
             self.hard_prune(optimizer)
+            return
+        stage = self.stage_at(position, binding.start)
+        if stage != binding.stage:
+            # The end of a stage: freeze its rates, then aim at the next ones.
+            self._freeze_current_rates(binding, optimizer)
+            binding.stage = stage
+            binding.plans = self.stage_plans(binding.final_plans, stage)
+            self._stage_changed(binding)
         else:
             self._regularization_event(binding, position)
+
+    def stage_at(self, position: int, start: int = 0) -> int:
+        """The progressive stage (1..S) of a clock position in [start, prune_at).
+
+        `start` is where the pruner's clock started (a recipe binds it after dense
+        pre-training epochs); the stages split [start, prune_at) evenly.
+        """
+        if self.progressive_steps == 1 or self.prune_at is None:
+            return 1
+        span = max(1, self.prune_at - start)
+        return min(self.progressive_steps,
+                   1 + (position - start) * self.progressive_steps // span)
+
+    def stage_plans(self, plans: List[registry.LayerPlan],
+                    stage: int) -> List[registry.LayerPlan]:
+        """`plans` with the rates of a progressive stage: 1 - r_s = (1 - r)^(s / S)."""
+        if stage >= self.progressive_steps:
+            return list(plans)
+        exponent = stage / self.progressive_steps
+        return [dataclasses.replace(p, rate=1.0 - (1.0 - p.rate) ** exponent) for p in plans]
 
     def hard_prune(self, optimizer=None) -> None:
         """Projects every layer to its rate and freezes the masks.
@@ -196,14 +262,21 @@ class DynamicRegularizationPruning(abc.ABC):
         Later calls re-project with the new weights (idempotent on pruned weights).
         """
         binding = self._require_binding()
+        binding.plans = binding.final_plans
+        binding.stage = self.progressive_steps
+        self._freeze_current_rates(binding, optimizer)
+        binding.regularizing.assign(False)
+        binding.pruned = True
+
+    @staticmethod
+    def _freeze_current_rates(binding: PruningBinding, optimizer) -> None:
+        """Projects every layer to its current plan's rate and freezes the masks."""
         for plan, mask_variable in zip(binding.plans, binding.masks):
             weights = plan.weight.variable.numpy()
             mask = plan.structure.mask(weights, plan.rate, plan.weight.depthwise)
             mask_variable.assign(mask)
             plan.weight.variable.assign(weights * mask)
             masks_lib.zero_optimizer_slots(optimizer, plan.weight.variable, mask)
-        binding.regularizing.assign(False)
-        binding.pruned = True
 
     def penalty_value(self) -> float:
         """The current value of the regularization term (0 after the hard prune)."""
@@ -250,6 +323,7 @@ class DynamicRegularizationPruning(abc.ABC):
                 for k, v in self.layer_structure.items()},
             "exclude": list(self.exclude),
             "edge_layer_sparsity": self.edge_layer_sparsity,
+            "progressive_steps": self.progressive_steps,
         }
 
     @classmethod

@@ -245,6 +245,9 @@ class ReweightedPruning(_GroupPenaltyPruning):
         binding.outside = [None] * len(binding.plans)
         self._update(binding)
 
+    def _stage_changed(self, binding):
+        self._update(binding)  # The keep-sets of the new stage's rates.
+
     def _metrics(self, binding):
         return {"outside_mass": binding.outside_mass,
                 "keep_set_change": binding.keep_set_change,

@@ -256,3 +256,70 @@ def test_admm_calibrated_rho_grows_only_while_the_residual_is_large():
     assert pruner.binding.rho.numpy() == pytest.approx(1.0)   # unchanged
     with pytest.raises(ValueError, match="`target_residual`"):
         ADMMPruning(0.5, target_residual=2.0)
+
+
+def _dense_pair(seed=0):
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input((10,))
+    hidden = keras.layers.Dense(20, name="first")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(5, name="second")(hidden))
+    x = rng.normal(size=(64, 10)).astype(np.float32)
+    y = rng.normal(size=(64, 5)).astype(np.float32)
+    return make_prunable(model), x, y
+
+
+class _SparsityRecorder(keras.callbacks.Callback):
+    """Per-layer zero fractions and zero sets at every epoch start (after the pruner)."""
+
+    def __init__(self, pruner):
+        super().__init__()
+        self.pruner, self.sparsities, self.zeros = pruner, {}, {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.sparsities[epoch] = self.pruner.binding.sparsities()
+        self.zeros[epoch] = [p.weight.variable.numpy() == 0 for p in self.pruner.binding.plans]
+
+
+def test_progressive_stage_rates_are_geometric_in_the_kept_fraction():
+    pruner = ReweightedPruning(0.99, penalty=1e-4, prune_at=6, progressive_steps=3,
+                               edge_layer_sparsity=None)
+    plans = pruner.plan(_dense_pair()[0])
+    for stage, kept in ((1, 0.01 ** (1 / 3)), (2, 0.01 ** (2 / 3)), (3, 0.01)):
+        for plan in pruner.stage_plans(plans, stage):
+            assert plan.rate == pytest.approx(1 - kept, rel=1e-9)
+    assert [pruner.stage_at(p) for p in range(6)] == [1, 1, 2, 2, 3, 3]
+    later = ReweightedPruning(0.99, penalty=1e-4, prune_at=8, progressive_steps=3)
+    assert [later.stage_at(p, start=2) for p in range(2, 8)] == [1, 1, 2, 2, 3, 3]
+
+
+@pytest.mark.parametrize("pruner_class,kwargs", [(ReweightedPruning, {"penalty": 1e-4}),
+                                                 (ADMMPruning, {"rho": 1e-3})])
+def test_progressive_targets_hard_prune_each_stage_and_keep_earlier_zeros(pruner_class, kwargs):
+    model, x, y = _dense_pair()
+    model.compile(keras.optimizers.Adam(1e-3), "mse")
+    pruner = pruner_class(0.96, prune_at=8, progressive_steps=3, edge_layer_sparsity=None,
+                          **kwargs)
+    recorder = _SparsityRecorder(pruner)
+    # Dense pre-training for 2 epochs, as a recipe does: the stages split epochs 2..7.
+    model.fit(x, y, epochs=2, verbose=0)
+    model.fit(x, y, initial_epoch=2, epochs=10, batch_size=16, verbose=0,
+              callbacks=pruner.callbacks() + [recorder])
+    sizes = {"first": 200, "second": 100}
+    expected = {2: 0.0, 4: 1 - 0.04 ** (1 / 3), 6: 1 - 0.04 ** (2 / 3), 8: 0.96}
+    for epoch, rate in expected.items():
+        for layer, size in sizes.items():
+            assert recorder.sparsities[epoch][layer] == pytest.approx(
+                round(rate * size) / size), (epoch, layer)
+    for earlier, later in zip(range(2, 9), range(3, 10)):  # a pruned weight never returns
+        for before, after in zip(recorder.zeros[earlier], recorder.zeros[later]):
+            assert np.all(after[before]), (earlier, later)
+    assert pruner.binding.sparsities() == pytest.approx({"first": 0.96, "second": 0.96})
+
+
+def test_progressive_steps_errors():
+    with pytest.raises(ValueError, match="`progressive_steps`. Expected a positive integer"):
+        ReweightedPruning(0.9, prune_at=4, progressive_steps=0)
+    with pytest.raises(ValueError, match="at most prune_at=2"):
+        ReweightedPruning(0.9, prune_at=2, progressive_steps=3)
+    with pytest.raises(ValueError, match="at most prune_at=None"):
+        ReweightedPruning(0.9, prune_at=None, progressive_steps=2)

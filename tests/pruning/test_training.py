@@ -184,3 +184,20 @@ def test_pruning_target_of_a_custom_train_step_model(digits):
     assert sparsity_report(wrapper).sparsity == pytest.approx(0.75, abs=0.02)
     stripped = pruner.strip(wrapper)
     assert stripped.count_params() == classifier.count_params()
+
+
+def test_bounded_regularization_makes_the_hard_prune_nearly_lossless(digits):
+    # An overfit LeNet-5 (100% on its training images), then the default bounded,
+    # self-calibrated reweighted penalty for 8 epochs and the hard prune at 0.9.
+    x, y = digits.x_train, digits.y_train
+    model = _lenet(digits, width=1.0)
+    model.compile(keras.optimizers.Adam(1e-3), LOSS, metrics=["accuracy"])
+    keras.utils.set_random_seed(0)
+    model.fit(x, y, epochs=20, batch_size=32, verbose=0)
+    pruner = ReweightedPruning(0.9, prune_at=28)
+    history = model.fit(x, y, initial_epoch=20, epochs=29, batch_size=32, verbose=0,
+                        callbacks=pruner.callbacks(prune_data=(x, y)))
+    drops = history.history["pruning_accuracy_drop"]
+    assert len(drops) == 1  # logged in the epoch of the prune only
+    assert abs(drops[0]) < 0.01, (drops, history.history["pruning_outside_mass"])
+    assert sparsity_report(pruner.strip(model)).sparsity == pytest.approx(0.9, abs=2e-3)
