@@ -7,18 +7,28 @@ Abadi et al. (CCS 2016), one step on a batch B of examples:
     g    = (sum_{i in B} c_i g_i + N(0, sigma^2 C^2 I)) / b
 
 with b the batch size (the *expected* batch size q n under Poisson sampling, so the
-denominator does not depend on the data). The norms ||g_i|| come from one forward
-pass through the layer registry of `per_example_norms` (ghost / direct norms of
-Conv2D, DepthwiseConv2D, Dense, GroupNorm, LayerNorm: Li et al. 2022, Bu et al.
-2022) and the clipped sum from a second backward pass of `sum_i c_i loss_i`
-(the "ghost clipping" trick): no per-example gradient is ever stored.
+denominator does not depend on the data).
 
-Pieces of tensorflow-privacy used: `clip_grads.compute_gradient_norms` (forward
-pass over the functional graph with the registry), `clip_grads.compute_clip_weights`
-(c_i) and `gradient_clipping_utils.add_aggregate_noise`. Its DP model classes
-(`DPModel`, `make_dp_model_class`) are not: they only take the fast path for
-`tf.keras` (Keras 3) models, which tf_keras models are not, and fall back to
-per-example Jacobians (~100x a plain step on LeNet-5).
+One forward and one backward pass (`clipped_gradient_sum`): the forward pass runs
+through the layer registry of `per_example_norms`, which records every trainable
+layer's pre-activation output s_l; one backward pass of the summed loss gives
+G_l = dL/ds_l, from which the registry's ghost / direct norms give ||g_i|| (Li et
+al. 2022, Bu et al. 2022) and so c_i. The clipped sum is then, layer by layer,
+
+    sum_i c_i g_i[W_l] = (ds_l / dW_l)^T (c * G_l),
+
+a vector-Jacobian product of that layer alone on the same tape: the gradient of
+sum_i c_i loss_i, i.e. the second backward pass of ghost clipping, without running
+the network's forward and backward passes again ("book-keeping", Bu, Wang, Zha &
+Karypis, ICML 2023). No per-example gradient is ever stored.
+
+Pieces of tensorflow-privacy used: `gradient_clipping_utils.model_forward_pass` (the
+forward pass over the functional graph with a generator per layer, the same one
+`clip_grads.compute_gradient_norms` runs), the registry functions' format,
+`clip_grads.compute_clip_weights` (c_i) and `gradient_clipping_utils.
+add_aggregate_noise`. Its DP model classes (`DPModel`, `make_dp_model_class`) are
+not: they only take the fast path for `tf.keras` (Keras 3) models, which tf_keras
+models are not, and fall back to per-example Jacobians (~100x a plain step on LeNet-5).
 """
 
 from typing import Optional
@@ -30,7 +40,7 @@ from mcmia_tf.compat import import_tf_privacy
 from mcmia_tf.compat import keras
 from mcmia_tf.privacy import per_example_norms
 
-__all__ = ["DPSGDModel", "noisy_average"]
+__all__ = ["DPSGDModel", "clipped_gradient_sum", "noisy_average"]
 
 
 def noisy_average(clipped_sum, l2_norm_clip: float, noise_multiplier: float, denominator):
@@ -42,6 +52,78 @@ def noisy_average(clipped_sum, l2_norm_clip: float, noise_multiplier: float, den
         noised = utils.add_aggregate_noise(clipped_sum, denominator, l2_norm_clip,
                                            noise_multiplier, loss_reduction="sum")
     return [g / tf.cast(denominator, g.dtype) for g in noised]
+
+
+def clipped_gradient_sum(model, registry, x, y, loss_fn, l2_norm_clip: float):
+    """sum_i c_i g_i for every trainable variable, in one forward and one backward pass.
+
+    See the module docstring for the method.
+
+    Args:
+      model: a functional or Sequential tf_keras model (sub-models are followed).
+      registry: from `per_example_norms.make_layer_registry`.
+      x, y: a batch of inputs and labels.
+      loss_fn: `loss_fn(y_true, y_pred)` -> (batch,) per-example losses.
+      l2_norm_clip: C.
+
+    Returns:
+      (clipped_sum, losses, outputs, norms): the clipped gradient sums in the order
+      of `model.trainable_variables`, the (batch,) losses, the model's outputs and
+      the (batch,) per-example gradient norms ||g_i||.
+
+    Raises:
+      NotImplementedError: a trainable layer has no registry function.
+    """
+    utils = import_tf_privacy("privacy.fast_gradient_clipping.gradient_clipping_utils")
+    clip_grads = import_tf_privacy("privacy.fast_gradient_clipping.clip_grads")
+    tape = tf.GradientTape(persistent=True, watch_accessed_variables=False)
+    records = []  # (pre-activation output s_l, its squared-norm function, layer weights)
+
+    def generator(layer, args, kwargs):
+        if isinstance(layer, keras.Model) and getattr(layer, "_is_graph_network", False):
+            # Recurse here, so that every record is one layer (tensorflow-privacy only
+            # recurses into Keras 3 sub-models).
+            outputs, _ = utils.model_forward_pass(layer, args[0] if len(args) == 1 else args,
+                                                  generator)
+            return outputs, None
+        # Layers called one by one see no enclosing `model(x, training=True)`: say it
+        # (Dropout would otherwise run in inference mode); layers without the argument
+        # drop it, and a `training=` fixed when the model was built is kept.
+        kwargs = {"training": True, **kwargs}
+        if not layer.trainable_variables:
+            return layer(*args, **kwargs), None
+        if not registry.is_elem(layer):
+            raise NotImplementedError(
+                f"Layer {layer.name} ({type(layer).__name__}) has no per-example gradient-norm "
+                "function in the registry.")
+        base_vars, outputs, sqr_norm_fn = registry.lookup(layer)(layer, args, kwargs, tape,
+                                                                 None)
+        records.append((base_vars, sqr_norm_fn, layer.trainable_variables))
+        return outputs, None
+
+    variables = model.trainable_variables
+    with tape:
+        tape.watch(variables)
+        outputs, _ = utils.model_forward_pass(model, x, generator)
+        losses = loss_fn(y, outputs)
+        summed_loss = tf.reduce_sum(losses)
+    output_grads = tape.gradient(summed_loss, [r[0] for r in records],
+                                 unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    norms = tf.sqrt(tf.add_n([fn(g) for g, (_, fn, _) in zip(output_grads, records)]))
+    clip_weights = tf.stop_gradient(clip_grads.compute_clip_weights(l2_norm_clip, norms))
+    by_variable = {}
+    for (base_vars, _, weights), grads in zip(records, output_grads):
+        shape = tf.concat([tf.shape(clip_weights), tf.ones([tf.rank(grads) - 1], tf.int32)], 0)
+        weighted = grads * tf.cast(tf.reshape(clip_weights, shape), grads.dtype)
+        layer_sums = tape.gradient(base_vars, weights, output_gradients=weighted,
+                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        for weight, value in zip(weights, layer_sums):
+            key = weight.ref()  # A layer called twice adds both calls' sums.
+            by_variable[key] = value if key not in by_variable else by_variable[key] + value
+    del tape
+    clipped_sum = [by_variable[v.ref()] if v.ref() in by_variable else tf.zeros_like(v)
+                   for v in variables]
+    return clipped_sum, losses, outputs, norms
 
 
 def _check_positive(value, argument: str, allow_zero: bool = False) -> float:
@@ -141,19 +223,9 @@ class DPSGDModel(keras.Model):
         if sample_weight is not None:
             raise ValueError("DPSGDModel does not support sample weights: they would change "
                              "each example's clipping bound.")
-        clip_grads = import_tf_privacy("privacy.fast_gradient_clipping.clip_grads")
         variables = self.classifier.trainable_variables
-        norms = clip_grads.compute_gradient_norms(
-            self.classifier, self._registry, x, y,
-            per_example_loss_fn=lambda y_true, y_pred, _: self.task_loss(y_true, y_pred),
-            trainable_vars=variables)
-        clip_weights = tf.stop_gradient(clip_grads.compute_clip_weights(self.l2_norm_clip, norms))
-        with tf.GradientTape() as tape:
-            logits = self.classifier(x, training=True)
-            losses = self.task_loss(y, logits)
-            clipped_loss = tf.reduce_sum(clip_weights * losses)
-        clipped_sum = tape.gradient(clipped_loss, variables,
-                                    unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        clipped_sum, losses, logits, _ = clipped_gradient_sum(
+            self.classifier, self._registry, x, y, self.task_loss, self.l2_norm_clip)
         denominator = (self.expected_batch_size if self.expected_batch_size is not None
                        else tf.shape(y)[0])
         gradients = noisy_average(clipped_sum, self.l2_norm_clip, self.noise_multiplier,

@@ -5,6 +5,8 @@ import pytest
 import tensorflow as tf
 
 from mcmia_tf.compat import keras
+from mcmia_tf.privacy import per_example_norms
+from mcmia_tf.privacy.dp_model import clipped_gradient_sum
 from mcmia_tf.privacy.dp_model import DPSGDModel
 from mcmia_tf.privacy.dp_model import noisy_average
 from mcmia_tf.privacy.poisson import poisson_batches
@@ -26,6 +28,22 @@ def _cnn(norm_layer=None, seed=0):
     return keras.Model(inputs, outputs)
 
 
+def _nested_cnn(seed=0):
+    """A Sequential feature extractor inside a functional model, a Dense on a 3-D input."""
+    init = keras.initializers.GlorotUniform(seed=seed)
+    features = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(4, 3, activation="tanh", kernel_initializer=init),
+        keras.layers.DepthwiseConv2D(3, depth_multiplier=2, kernel_initializer=init)],
+        name="features")
+    inputs = keras.Input((8, 8, 1))
+    x = features(inputs)
+    x = keras.layers.Reshape((4 * 4, 8))(x)
+    x = keras.layers.Dense(5, activation="tanh", kernel_initializer=init)(x)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inputs, keras.layers.Dense(10, kernel_initializer=init)(x))
+
+
 def _brute_force_step(model, x, y, clip):
     """Mean over the batch of every per-example gradient clipped to norm `clip`."""
     total = [np.zeros(v.shape) for v in model.trainable_variables]
@@ -39,10 +57,11 @@ def _brute_force_step(model, x, y, clip):
     return [t / len(x) for t in total]
 
 
-@pytest.mark.parametrize("norm_layer", [None, keras.layers.GroupNormalization(groups=2)])
-def test_noiseless_step_equals_brute_force_clip_and_average(digits, norm_layer):
+@pytest.mark.parametrize("build", [lambda: _cnn(), lambda: _cnn(
+    keras.layers.GroupNormalization(groups=2)), _nested_cnn], ids=["cnn", "groupnorm", "nested"])
+def test_noiseless_step_equals_brute_force_clip_and_average(digits, build):
     x, y = digits.x_train[:12], digits.y_train[:12]
-    classifier = _cnn(norm_layer)
+    classifier = build()
     # A clip norm between the smallest and largest per-example norms clips some examples.
     expected = _brute_force_step(classifier, x, y, clip=0.5)
     before = [v.numpy() for v in classifier.trainable_variables]
@@ -51,6 +70,22 @@ def test_noiseless_step_equals_brute_force_clip_and_average(digits, norm_layer):
     model.train_on_batch(x, y)
     for old, variable, step in zip(before, classifier.trainable_variables, expected):
         np.testing.assert_allclose(old - variable.numpy(), step, rtol=1e-4, atol=1e-7)
+
+
+def test_clipped_gradient_sum_norms_and_clip_weights_in_one_pass(digits):
+    x, y = digits.x_train[:8], digits.y_train[:8]
+    model = _nested_cnn()
+    registry = per_example_norms.make_layer_registry()
+    expected = per_example_norms.per_example_squared_norms(model, registry, x, y, _LOSS)
+    clip = float(np.median(np.sqrt(expected)))  # half of the examples are clipped
+    clipped_sum, losses, outputs, norms = clipped_gradient_sum(model, registry, x, y, _LOSS,
+                                                               clip)
+    np.testing.assert_allclose(norms.numpy() ** 2, expected.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(outputs.numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(losses.numpy(), _LOSS(y, model(x)).numpy(), rtol=1e-5)
+    brute_force = _brute_force_step(model, x, y, clip)
+    for value, mean in zip(clipped_sum, brute_force):
+        np.testing.assert_allclose(value.numpy() / len(x), mean, rtol=1e-4, atol=1e-7)
 
 
 def test_noise_has_standard_deviation_sigma_c_over_b():
@@ -91,3 +126,18 @@ def test_multiple_replicas_are_refused(digits, mirrored_strategy):
         model.compile(keras.optimizers.SGD(0.1))
     with pytest.raises(ValueError, match="2 replicas"):
         model.fit(digits.x_train[:32], digits.y_train[:32], batch_size=16, epochs=1, verbose=0)
+
+
+def test_dropout_is_active_in_the_dp_forward_pass():
+    # An all-ones input through Dropout(0.5): in training mode about half the units are
+    # zeroed (and the rest doubled), so the logits differ from inference mode.
+    inputs = keras.Input((64,))
+    hidden = keras.layers.Dropout(0.5, seed=0)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(
+        2, kernel_initializer="ones", use_bias=False)(hidden))
+    x, y = np.ones((4, 64), np.float32), np.zeros(4, np.int64)
+    registry = per_example_norms.make_layer_registry()
+    _, _, outputs, _ = clipped_gradient_sum(model, registry, x, y, _LOSS, 1.0)
+    assert not np.allclose(outputs.numpy(), model(x, training=False).numpy())
+    dropped = np.unique(outputs.numpy()[:, 0])
+    assert np.all(dropped % 2 == 0)  # sums of 0s and 2s: inverted dropout at rate 0.5
