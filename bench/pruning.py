@@ -8,7 +8,9 @@ dense checkpoint (`--pretrain_epochs` of Adam) and gets the SAME budget of
 * reweighted / admm / static_l1: regularize for `--prune_at` epochs, hard prune,
   masked retraining for the rest (`mcmia_tf.pruning`); reweighted_progressive: the
   default reweighted pruner with `--progressive_steps` rising targets (rows at
-  sparsity >= 0.98 only, where it is meant to help);
+  sparsity >= 0.98 only, where it is meant to help); reweighted_fixed: the bounded
+  form with a fixed `--bounded_penalty` instead of the calibration (to tune lambda by
+  hand and compare the calibration with it);
 * tfmot: `prune_low_magnitude` with `PolynomialDecay` from 0 to the target over the
   same first `--prune_at` epochs, then fine-tuning with frozen masks (unstructured
   only: tfmot has no filter pruning), each layer to the rate our pruners plan for
@@ -66,6 +68,8 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate."
 _REWEIGHTED_PENALTY = flags.DEFINE_float("reweighted_penalty", 1e-5,
                                           "Lambda of reweighted_unbounded (the bounded form "
                                           "calibrates its own).")
+_BOUNDED_PENALTY = flags.DEFINE_float("bounded_penalty", 1e-3,
+                                       "Fixed lambda of reweighted_fixed.")
 _PROGRESSIVE_STEPS = flags.DEFINE_integer("progressive_steps", 3,
                                           "Stages of reweighted_progressive.")
 _ADMM_RHO = flags.DEFINE_float("admm_rho", 3e-3, "ADMM rho.")
@@ -138,6 +142,8 @@ def _pruner(method: str, structure: str, sparsity: float):
     common = dict(target_sparsity=sparsity, structure=structure, prune_at=_PRUNE_AT.value)
     if method == "reweighted":
         return pruning.ReweightedPruning(**common)  # Bounded, lambda calibrated on the run.
+    if method == "reweighted_fixed":
+        return pruning.ReweightedPruning(penalty=_BOUNDED_PENALTY.value, **common)
     if method == "reweighted_progressive":
         return pruning.ReweightedPruning(progressive_steps=_PROGRESSIVE_STEPS.value, **common)
     if method == "reweighted_unbounded":

@@ -1,10 +1,14 @@
 """Pruning inside `model.fit` on `digits`: phases, masks, strip, resume, pruning_target."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from mcmia_tf.compat import keras
+from mcmia_tf.data import DEFAULT_FASHION_MNIST_DIR
+from mcmia_tf.data import load_dataset
 from mcmia_tf.models import build_model
 from mcmia_tf.pruning import ADMMPruning
 from mcmia_tf.pruning import make_prunable
@@ -13,6 +17,17 @@ from mcmia_tf.pruning import sparsity_report
 from mcmia_tf.pruning import StaticRegularization
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+_HAS_FASHION_MNIST = os.path.exists(
+    os.path.join(DEFAULT_FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz"))
+# The fixed lambda of the bounded form tuned on Fashion-MNIST LeNet-5 at sparsity 0.95
+# on 5,000 held-out training images (`python -m bench.pruning --evaluate_on=validation
+# --sparsities=0.95 --structures=unstructured --methods=reweighted_fixed
+# --bounded_penalty=L`): held-out accuracy / accuracy drop at the hard prune were
+# 87.06% / 16.8 (L = 1e-4), 87.06% / 2.7 (1e-3), 86.98% / 0.0 (1e-2), 86.98% / 0.05
+# (1e-1). Accuracy is flat within 0.1 point (one run's noise), so the tie is broken by
+# what the bounded form is for, a lossless prune: 1e-2. (The calibrated run in the
+# same setting ended at 1.02e-2 with 87.14%.)
+_TUNED_FASHION_MNIST_LAMBDA = 1e-2
 
 
 def _lenet(digits, width=0.5):
@@ -201,3 +216,20 @@ def test_bounded_regularization_makes_the_hard_prune_nearly_lossless(digits):
     assert len(drops) == 1  # logged in the epoch of the prune only
     assert abs(drops[0]) < 0.01, (drops, history.history["pruning_outside_mass"])
     assert sparsity_report(pruner.strip(model)).sparsity == pytest.approx(0.9, abs=2e-3)
+
+
+@pytest.mark.skipif(not _HAS_FASHION_MNIST, reason="Fashion-MNIST IDX files not installed")
+def test_calibrated_strength_is_within_10x_of_the_tuned_fashion_mnist_lambda():
+    dataset = load_dataset("fashion_mnist")
+    chosen = np.random.default_rng(0).permutation(len(dataset.x_train))[:3000]
+    x, y = dataset.x_train[chosen], dataset.y_train[chosen]
+    model = make_prunable(build_model("lenet5", dataset.input_shape, dataset.num_classes, seed=0))
+    model.compile(keras.optimizers.Adam(1e-3), LOSS)
+    keras.utils.set_random_seed(0)
+    model.fit(x, y, epochs=2, batch_size=128, verbose=0)
+    pruner = ReweightedPruning(0.95, prune_at=8)
+    history = model.fit(x, y, initial_epoch=2, epochs=9, batch_size=128, verbose=0,
+                        callbacks=pruner.callbacks())
+    calibrated = history.history["pruning_lambda"][-1]
+    assert np.isfinite(calibrated)
+    assert _TUNED_FASHION_MNIST_LAMBDA / 10 <= calibrated <= 10 * _TUNED_FASHION_MNIST_LAMBDA
