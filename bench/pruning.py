@@ -228,6 +228,11 @@ def run() -> List[Dict]:
                         continue
                     model = _compile(pruning.make_prunable(from_checkpoint()))
                     pruner = _pruner(method, structure, target)
+                    try:
+                        pruner.plan(model)
+                    except ValueError as error:  # e.g. a rate the layers cannot absorb
+                        print(f"skipped {method} {structure} {target}: {error}", flush=True)
+                        continue
                     callback, = pruner.callbacks(prune_data=(x[:_PRUNE_DATA_SIZE],
                                                              y[:_PRUNE_DATA_SIZE]))
                     seconds = _timed_fit(model, x, y, [callback])

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from mcmia_tf.compat import keras
 from mcmia_tf.pruning import pruner as pruner_lib
+from mcmia_tf.pruning import registry
 
 __all__ = ["ADMMPruning", "admm_update"]
 
@@ -91,18 +92,19 @@ class ADMMPruning(pruner_lib.DynamicRegularizationPruning):
         self.update_every = update_every
         self.residual_history: List[float] = []
 
-    def _project(self, plan, values: np.ndarray) -> np.ndarray:
-        return plan.structure.project(values, plan.rate, plan.weight.depthwise)
+    @staticmethod
+    def _project(plans, values: List[np.ndarray]) -> List[np.ndarray]:
+        """Euclidean projection of every layer (coupled layers projected jointly)."""
+        return [(v * m).astype(v.dtype) for v, m in zip(values, registry.plan_masks(plans, values))]
 
     def _init_state(self, binding):
         binding.rho = tf.Variable(self.rho, trainable=False, name="admm/rho")
-        binding.z, binding.u = [], []
-        for plan in binding.plans:
-            w = plan.weight.variable.numpy()
-            binding.z.append(tf.Variable(self._project(plan, w), trainable=False,
-                                         name=f"admm/z/{plan.weight.path}"))
-            binding.u.append(tf.Variable(np.zeros_like(w), trainable=False,
-                                         name=f"admm/u/{plan.weight.path}"))
+        values = [plan.weight.variable.numpy() for plan in binding.plans]
+        binding.z = [tf.Variable(z, trainable=False, name=f"admm/z/{plan.weight.path}")
+                     for plan, z in zip(binding.plans, self._project(binding.plans, values))]
+        binding.u = [tf.Variable(np.zeros_like(w), trainable=False,
+                                 name=f"admm/u/{plan.weight.path}")
+                     for plan, w in zip(binding.plans, values)]
         binding.residual = self._residual(binding)
 
     def _penalty(self, binding):
@@ -119,11 +121,13 @@ class ADMMPruning(pruner_lib.DynamicRegularizationPruning):
     def update(self) -> float:
         """One Z-step and U-step for every layer; returns the primal residual."""
         binding = self._require_binding()
-        for plan, z, u in zip(binding.plans, binding.z, binding.u):
-            new_z, new_u = admm_update(plan.weight.variable.numpy(), u.numpy(),
-                                       lambda v, plan=plan: self._project(plan, v))
+        weights = [plan.weight.variable.numpy() for plan in binding.plans]
+        duals = [u.numpy() for u in binding.u]
+        # Z = Proj(W + U) for all layers at once (coupled layers share channels).
+        projected = self._project(binding.plans, [w + u for w, u in zip(weights, duals)])
+        for z, u, w, dual, new_z in zip(binding.z, binding.u, weights, duals, projected):
             z.assign(new_z)
-            u.assign(new_u)
+            u.assign(dual + w - new_z)  # U' = U + W - Z, as `admm_update`.
         residual = self._residual(binding)
         weight_norm = float(np.sqrt(sum(np.sum(np.square(p.weight.variable.numpy()))
                                         for p in binding.plans)))
@@ -136,8 +140,9 @@ class ADMMPruning(pruner_lib.DynamicRegularizationPruning):
 
     def _stage_changed(self, binding):
         # Z follows the new stage's constraint set at once; U keeps its running sum.
-        for plan, z, u in zip(binding.plans, binding.z, binding.u):
-            z.assign(self._project(plan, plan.weight.variable.numpy() + u.numpy()))
+        values = [p.weight.variable.numpy() + u.numpy() for p, u in zip(binding.plans, binding.u)]
+        for z, new_z in zip(binding.z, self._project(binding.plans, values)):
+            z.assign(new_z)
         binding.residual = self._residual(binding)
 
     def _regularization_event(self, binding, position):

@@ -271,9 +271,9 @@ class DynamicRegularizationPruning(abc.ABC):
     @staticmethod
     def _freeze_current_rates(binding: PruningBinding, optimizer) -> None:
         """Projects every layer to its current plan's rate and freezes the masks."""
-        for plan, mask_variable in zip(binding.plans, binding.masks):
-            weights = plan.weight.variable.numpy()
-            mask = plan.structure.mask(weights, plan.rate, plan.weight.depthwise)
+        values = [plan.weight.variable.numpy() for plan in binding.plans]
+        for plan, mask_variable, weights, mask in zip(
+                binding.plans, binding.masks, values, registry.plan_masks(binding.plans, values)):
             mask_variable.assign(mask)
             plan.weight.variable.assign(weights * mask)
             masks_lib.zero_optimizer_slots(optimizer, plan.weight.variable, mask)
@@ -300,8 +300,8 @@ class DynamicRegularizationPruning(abc.ABC):
         if self.binding is not None and self.binding.target is target and self.binding.pruned:
             layer_masks = [m.numpy() for m in self.binding.masks]
         else:
-            layer_masks = [p.structure.mask(p.weight.variable.numpy(), p.rate, p.weight.depthwise)
-                           for p in self.plan(target)]
+            plans = self.plan(target)
+            layer_masks = registry.plan_masks(plans, [p.weight.variable.numpy() for p in plans])
         clone_weights = registry.find_prunable_weights(clone, self.exclude)
         for weight, mask in zip(clone_weights, layer_masks):
             weight.variable.assign(weight.variable.numpy() * mask)

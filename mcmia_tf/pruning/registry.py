@@ -19,10 +19,11 @@ import tensorflow as tf
 
 from mcmia_tf.compat import ensure_tf_keras_model
 from mcmia_tf.compat import keras
+from mcmia_tf.pruning import coupling as coupling_lib
 from mcmia_tf.pruning import structures as structures_lib
 
 __all__ = ["PrunableWeight", "LayerPlan", "resolve_pruning_target", "find_prunable_weights",
-           "layer_paths", "plan_layers", "MAX_LAYER_SPARSITY"]
+           "layer_paths", "plan_layers", "plan_masks", "MAX_LAYER_SPARSITY"]
 
 # A layer pruned above this keeps < 0.1% of its weights: almost surely a mistake.
 MAX_LAYER_SPARSITY = 0.999
@@ -56,11 +57,17 @@ class PrunableWeight:
 
 @dataclasses.dataclass(frozen=True)
 class LayerPlan:
-    """A prunable weight with the structure and the rate it is projected to."""
+    """A prunable weight with the structure and the rate it is projected to.
+
+    `coupling` names the set of filter-pruned layers whose output channels are
+    removed together (residual groups, a depthwise layer and its producer;
+    `coupling.py`); None when the layer chooses its own.
+    """
 
     weight: PrunableWeight
     structure: structures_lib.Structure
     rate: float
+    coupling: Optional[int] = None
 
 
 def resolve_pruning_target(model) -> keras.Model:
@@ -240,4 +247,31 @@ def plan_layers(model: keras.Model, target_sparsity: float,
             structure_obj = structures_lib.Channel()
         structure_obj.validate(weight.shape, weight.depthwise, weight.path)
         plans.append(LayerPlan(weight=weight, structure=structure_obj, rate=rates[weight.path]))
+    return _couple_filters(model, plans)
+
+
+def _couple_filters(model: keras.Model, plans: List[LayerPlan]) -> List[LayerPlan]:
+    """Filter-pruned layers whose channels are tied share one rate and one channel choice.
+
+    The set's rate is the size-weighted mean of its members' planned rates, so the
+    zeros of the set (and the overall target) are unchanged.
+    """
+    sets = coupling_lib.coupled_channel_sets(model)
+    members: Dict[int, List[int]] = {}
+    for index, plan in enumerate(plans):
+        if plan.weight.path in sets and isinstance(plan.structure, structures_lib.Filter):
+            members.setdefault(sets[plan.weight.path], []).append(index)
+    plans = list(plans)
+    for set_id, indices in members.items():
+        if len(indices) < 2:
+            continue
+        sizes = [plans[i].weight.size for i in indices]
+        rate = sum(plans[i].rate * n for i, n in zip(indices, sizes)) / sum(sizes)
+        for i in indices:
+            plans[i] = dataclasses.replace(plans[i], rate=rate, coupling=set_id)
     return plans
+
+
+def plan_masks(plans: Sequence[LayerPlan], values: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """The 0/1 projection mask of every plan for these kernel values (coupling honoured)."""
+    return coupling_lib.plan_masks(plans, values)

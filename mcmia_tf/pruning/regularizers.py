@@ -44,6 +44,7 @@ import tensorflow as tf
 
 from mcmia_tf.compat import keras
 from mcmia_tf.pruning import pruner as pruner_lib
+from mcmia_tf.pruning import registry
 
 __all__ = ["GroupNorms", "ReweightedPruning", "StaticRegularization"]
 
@@ -205,20 +206,20 @@ class ReweightedPruning(_GroupPenaltyPruning):
         return alpha if outside is None else alpha * tf.cast(outside, alpha.dtype)
 
     @staticmethod
-    def outside_groups(plan, norms: GroupNorms, weights) -> tf.Tensor:
-        """1 for the groups the constraint's hard prune would remove now, else 0."""
-        removed = 1.0 - plan.structure.mask(np.asarray(weights), plan.rate,
-                                            plan.weight.depthwise)
+    def outside_groups(norms: GroupNorms, mask: np.ndarray) -> tf.Tensor:
+        """1 for the groups the constraint's hard prune (0/1 `mask`) would remove, else 0."""
         # A group is outside when any of its weights would be zeroed.
-        return tf.cast(norms.squared(tf.constant(removed, tf.float32)) > 0, tf.float32)
+        return tf.cast(norms.squared(tf.constant(1.0 - mask, tf.float32)) > 0, tf.float32)
 
     def _update(self, binding) -> None:
         """Recomputes the keep-sets (bounded form), alpha and the logged quantities."""
         masses, changes = [], []
-        for index, (plan, norms, alpha) in enumerate(
-                zip(binding.plans, binding.norms, binding.alphas)):
-            weights = plan.weight.variable.numpy()
-            outside = self.outside_groups(plan, norms, weights)
+        values = [plan.weight.variable.numpy() for plan in binding.plans]
+        # The hard prune's masks now: coupled layers (residual groups) decide jointly.
+        masks = registry.plan_masks(binding.plans, values)
+        for index, (norms, alpha, weights, mask) in enumerate(
+                zip(binding.norms, binding.alphas, values, masks)):
+            outside = self.outside_groups(norms, mask)
             previous = binding.outside[index]
             if previous is not None:
                 changes.append(float(np.mean(previous.numpy() != outside.numpy())))
@@ -246,7 +247,9 @@ class ReweightedPruning(_GroupPenaltyPruning):
         self._update(binding)
 
     def _stage_changed(self, binding):
-        self._update(binding)  # The keep-sets of the new stage's rates.
+        # A reweighting at the new stage's rates (keep-sets, alpha and the calibration
+        # of lambda, which keeps growing while the new outside set is not yet empty).
+        self.reweight()
 
     def _metrics(self, binding):
         return {"outside_mass": binding.outside_mass,

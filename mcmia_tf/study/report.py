@@ -19,6 +19,8 @@ attack on log-log axes) and `sparsity.png` (per-layer sparsity).
 import os
 from typing import List, Mapping, Optional
 
+import numpy as np
+
 from mcmia_tf.audit.plotting import plot_roc_curves
 from mcmia_tf.study import claims as claims_lib
 
@@ -226,23 +228,44 @@ def _plot_frontier(entries: List[Mapping], path: str) -> None:
     plt.close(figure)
 
 
+# Above this many pruned layers a grouped bar chart is unreadable: draw a heat map.
+_MAX_BAR_CHART_LAYERS = 12
+
+
 def _plot_sparsity(entries: List[Mapping], path: str) -> None:
+    """Per-layer sparsity of every method that prunes.
+
+    Up to `_MAX_BAR_CHART_LAYERS` layers: grouped bars. More (ResNet18 has 21
+    prunable layers, MobileNetV2 53): a layers x methods heat map whose height
+    grows with the number of layers, one labelled row per layer.
+    """
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-    figure, axis = plt.subplots(figsize=(7.0, 4.0))
     layers = [layer["path"] for layer in entries[0]["layers"]]
-    width = 0.8 / max(1, len(entries))
-    for i, e in enumerate(entries):
-        values = {layer["path"]: layer["sparsity"] for layer in e["layers"]}
-        axis.bar([j + i * width for j in range(len(layers))],
-                 [100 * values.get(name, 0.0) for name in layers], width=width,
-                 label=_label(e["name"]))
-    axis.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))])
-    axis.set_xticklabels(layers, rotation=30, ha="right", fontsize=7)
-    axis.set_ylabel("sparsity (%)")
+    pruned = [e for e in entries if any(layer["sparsity"] > 0 for layer in e["layers"])] or entries
+    table = np.array([[100 * {layer["path"]: layer["sparsity"] for layer in e["layers"]}
+                       .get(name, 0.0) for e in pruned] for name in layers])
+    if len(layers) <= _MAX_BAR_CHART_LAYERS:
+        figure, axis = plt.subplots(figsize=(7.0, 4.0))
+        width = 0.8 / max(1, len(pruned))
+        for i, e in enumerate(pruned):
+            axis.bar([j + i * width for j in range(len(layers))], table[:, i], width=width,
+                     label=_label(e["name"]))
+        axis.set_xticks([j + 0.4 - width / 2 for j in range(len(layers))])
+        axis.set_xticklabels(layers, rotation=30, ha="right", fontsize=7)
+        axis.set_ylabel("sparsity (%)")
+        axis.legend(fontsize=7)
+    else:
+        figure, axis = plt.subplots(figsize=(2.5 + 1.1 * len(pruned), 1.5 + 0.2 * len(layers)))
+        image = axis.imshow(table, aspect="auto", cmap="viridis", vmin=0, vmax=100)
+        axis.set_yticks(range(len(layers)))
+        axis.set_yticklabels(layers, fontsize=6)
+        axis.set_xticks(range(len(pruned)))
+        axis.set_xticklabels([_label(e["name"]) for e in pruned], rotation=30, ha="right",
+                             fontsize=7)
+        figure.colorbar(image, ax=axis, label="sparsity (%)")
     axis.set_title("per-layer sparsity")
-    axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

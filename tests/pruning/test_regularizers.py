@@ -323,3 +323,15 @@ def test_progressive_steps_errors():
         ReweightedPruning(0.9, prune_at=2, progressive_steps=3)
     with pytest.raises(ValueError, match="at most prune_at=None"):
         ReweightedPruning(0.9, prune_at=None, progressive_steps=2)
+
+
+def test_calibration_keeps_growing_across_progressive_stage_changes():
+    model, x, y = _dense_pair()
+    model.compile(keras.optimizers.SGD(1e-3), "mse")
+    pruner = ReweightedPruning(0.96, prune_at=6, progressive_steps=3, edge_layer_sparsity=None)
+    history = model.fit(x, y, epochs=6, batch_size=64, verbose=0, callbacks=pruner.callbacks())
+    masses = history.history["pruning_outside_mass"]
+    assert min(masses) > 1e-3  # a tiny learning rate: the outside set never empties here
+    # One growth per epoch after the first, stage changes (epochs 2 and 4) included.
+    np.testing.assert_allclose(history.history["pruning_lambda"],
+                               [1e-5 * 4.0 ** epoch for epoch in range(6)], rtol=1e-5)

@@ -190,3 +190,24 @@ def test_matched_accuracy_interpolates_the_dp_frontier():
             "higher.") in text
     assert "MCMIA-Pruning vs DP-SGD at matched accuracy*: its test accuracy 85.00% is outside" \
         in text
+
+
+def test_sparsity_plot_grows_with_the_number_of_layers_of_a_deep_model(tmp_path):
+    from matplotlib import image as mpimg  # pylint: disable=g-import-not-at-top
+    from mcmia_tf.study import report as report_lib  # pylint: disable=g-import-not-at-top
+
+    def entries(num_layers):
+        paths = [f"stage{i // 4}_block{i % 4}_conv" for i in range(num_layers)]
+        return [{"name": name, "layers": [{"path": p, "sparsity": s} for p in paths]}
+                for name, s in (("baseline", 0.0), ("mcmia_pruning", 0.95),
+                                ("tfmot_magnitude", 0.9))]
+
+    heights = {}
+    for num_layers in (5, 20, 60):
+        path = str(tmp_path / f"sparsity_{num_layers}.png")
+        report_lib._plot_sparsity(entries(num_layers), path)  # pylint: disable=protected-access
+        heights[num_layers] = mpimg.imread(path).shape[0]
+    # Deep models get a taller figure (about 0.2 inch per layer at 120 dpi), small ones
+    # keep the bar chart's fixed height.
+    assert heights[5] == 480
+    assert heights[60] - heights[20] == pytest.approx(40 * 0.2 * 120, abs=2)
