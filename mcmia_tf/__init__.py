@@ -1,7 +1,7 @@
 """mcmia_tf: deep networks small and private at once, for phones and microcontrollers.
 
 Subpackages:
-  data      datasets by name and disjoint membership splits
+  data      datasets by name, disjoint membership splits, training-time augmentation
   models    the model zoo (tf_keras Functional builders, logits output)
   pruning   dynamic-regularization pruning (reweighted, ADMM, static) as Keras callbacks
   privacy   defences: Min-Max game, DP-SGD, MCMIA recipes

@@ -8,12 +8,17 @@ r"""Audits a trained model for membership leakage and writes the report folder.
 `.tflite` file; `--split` a `MembershipSplit` JSON (`split.save(path)`), whose
 members are the model's training set. Shadow-model and LiRA attacks retrain models
 with the target's recipe, given by `--model`, `--width`, `--epochs`, `--batch_size`,
-`--learning_rate`, `--optimizer` (or `--recipe_json`, a
-`StandardTrainingRecipe.to_dict()` file). Models are cached in `--cache_dir`:
+`--learning_rate`, `--optimizer` (a plain `StandardTrainingRecipe`), or by
+`--recipe_json`: the `recipe.json` that `pipelines.train` writes next to the model
+(a `Recipe.to_dict()`: the defence, optimizer, schedule and training augmentation
+are all retrained alike; use it for every model `pipelines.train` made) or a
+`StandardTrainingRecipe.to_dict()` file. Models are cached in `--cache_dir`:
 rerunning resumes, and several workers can share the training with
 `--shard_index=i --num_shards=n --train_only`, then one final run without
 `--train_only` writes the report. The folder holds report.json, report.md, roc.png
-and, with `--save_predictions`, predictions.npz.
+and, with `--save_predictions`, predictions.npz. TensorFlow Datasets sources
+(cifar10, ...) are read from `--data_dir` (`tfds build cifar10 --data_dir=DIR`
+on a machine with internet access, then copy DIR).
 """
 
 import json
@@ -30,6 +35,7 @@ from mcmia_tf.audit.suite import build_model_caches
 from mcmia_tf.data import load_dataset
 from mcmia_tf.data import MembershipSplit
 from mcmia_tf.models import model_names
+from mcmia_tf.privacy import Recipe
 
 _MODEL_PATH = flags.DEFINE_string("model_path", None, "The audited model (.keras/.h5/"
                                   "SavedModel folder/.tflite).")
@@ -38,10 +44,14 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Report folder.")
 _ATTACKS = flags.DEFINE_list("attacks", list(ATTACK_NAMES), "Attacks to run.")
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset name (default: the split's).")
 _IDX_DIR = flags.DEFINE_string("idx_dir", None, "Folder of the MNIST / Fashion-MNIST IDX files.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "TensorFlow Datasets folder where the dataset "
+                                "is prepared (`tfds build <name> --data_dir=DIR`).")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None,
                                  "Folder of shadow / reference models (default: "
                                  "OUTPUT_DIR/models).")
-_RECIPE_JSON = flags.DEFINE_string("recipe_json", None, "StandardTrainingRecipe JSON file.")
+_RECIPE_JSON = flags.DEFINE_string("recipe_json", None,
+                                   "The target's recipe: the recipe.json of pipelines.train "
+                                   "(Recipe.to_dict()) or a StandardTrainingRecipe JSON file.")
 _MODEL = flags.DEFINE_enum("model", None, list(model_names()), "Architecture of the target.")
 _WIDTH = flags.DEFINE_float("width", 1.0, "Width multiplier of the target.")
 _EPOCHS = flags.DEFINE_integer("epochs", 30, "Training epochs of the target.")
@@ -74,10 +84,15 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the masks, models and attacks."
 flags.mark_flags_as_required(["model_path", "split", "output_dir"])
 
 
-def _recipe(dataset):
+def _recipe(dataset, split):
     if _RECIPE_JSON.value:
         with open(_RECIPE_JSON.value) as f:
-            return StandardTrainingRecipe.from_dict(json.load(f))
+            description = json.load(f)
+        if "recipe" in description:  # Recipe.to_dict(): pipelines.train's recipe.json
+            reference = split.take("reference", dataset.x_train, dataset.y_train)
+            return Recipe.from_dict(description,
+                                    reference_data=reference if len(reference[0]) else None)
+        return StandardTrainingRecipe.from_dict(description)
     if _MODEL.value is None:
         return None
     return StandardTrainingRecipe(_MODEL.value, dataset.input_shape, dataset.num_classes,
@@ -89,8 +104,9 @@ def _recipe(dataset):
 def main(argv):
     del argv
     split = MembershipSplit.load(_SPLIT.value, expected_dataset=_DATASET.value)
-    dataset = load_dataset(_DATASET.value or split.dataset_name, idx_dir=_IDX_DIR.value)
-    recipe = _recipe(dataset)
+    dataset = load_dataset(_DATASET.value or split.dataset_name, idx_dir=_IDX_DIR.value,
+                           data_dir=_DATA_DIR.value)
+    recipe = _recipe(dataset, split)
     if recipe is None and any(a == "shadow" or a.startswith(("lira", "rmia"))
                               for a in _ATTACKS.value):
         raise app.UsageError("Shadow-model, LiRA and RMIA attacks retrain models like the "

@@ -8,7 +8,8 @@ sparse format), `<name>_micro.cc/.h` for `micro`, and `export_report.json` (per
 file: bytes, zipped bytes, test accuracy, top-1 agreement with the Keras model,
 latency, micro arena). Labels and the dataset's input normalisation are embedded in
 every file. `--surgery` first removes filters/channels that structured pruning
-zeroed. The training split calibrates int8; the test split evaluates. To measure
+zeroed. The training split calibrates int8; the test split evaluates. TensorFlow
+Datasets sources (cifar10, ...) are read from `--data_dir`. To measure
 what a deployed file leaks, audit it: `python -m pipelines.audit
 --model_path=export/model_int8.tflite ...`.
 """
@@ -29,6 +30,8 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Folder for the files and 
 _DATASET = flags.DEFINE_string("dataset", "digits", f"Dataset the model was trained on "
                                f"({', '.join(DATASET_NAMES)}): calibration, evaluation, labels.")
 _IDX_DIR = flags.DEFINE_string("idx_dir", None, "Folder of the MNIST / Fashion-MNIST IDX files.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "TensorFlow Datasets folder where the dataset "
+                                "is prepared (`tfds build <name> --data_dir=DIR`).")
 _SURGERY = flags.DEFINE_bool("surgery", False, "Remove pruned filters/channels first.")
 _EVALUATE = flags.DEFINE_bool("evaluate", True, "Evaluate every file on the test split.")
 _NUM_CALIBRATION = flags.DEFINE_integer("num_calibration_examples", 256,
@@ -46,7 +49,7 @@ def main(argv):
     for name in _MODES.value:
         exporter.parse_format(name)  # fail on a typo before loading anything
     model = exporter.load_keras_model(_MODEL_PATH.value)
-    dataset = load_dataset(_DATASET.value, idx_dir=_IDX_DIR.value)
+    dataset = load_dataset(_DATASET.value, idx_dir=_IDX_DIR.value, data_dir=_DATA_DIR.value)
     normalization = dataset.normalization
     report = exporter.export_model(
         model, _MODES.value, _OUTPUT_DIR.value, labels=dataset.class_names,

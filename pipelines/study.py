@@ -6,6 +6,15 @@
     python -m pipelines.study --dataset=fashion_mnist --model=lenet5 --sparsity=0.95 \
         --methods=baseline,dp,minmax,mcmia_pruning,mcmia_pruning_minmax,tfmot_magnitude \
         --num_reference_models=16 --output_dir=DIR
+    python -m pipelines.study --preset=cifar10_resnet18 --data_dir=TFDS_DIR \
+        --mixed_precision --jit_compile --output_dir=runs/cifar10_resnet18
+
+The CIFAR presets (`cifar10_resnet18`, `cifar10_vgg16`, `cifar10_mobilenetv2`)
+are accelerator runs (hours of GPU time each; see `mcmia_tf.study.config`).
+Their data is read from `--data_dir`: prepare it with `tfds build cifar10
+--data_dir=TFDS_DIR` on a machine with internet access and copy TFDS_DIR.
+`--mixed_precision` and `--jit_compile` take effect only where a GPU (XLA: or
+TPU) is visible; elsewhere they print one line and are ignored.
 
 Flags given on the command line override the preset's values. Rerunning the
 same command resumes an interrupted study. Training (targets, shadow and
@@ -20,14 +29,21 @@ from absl import app
 from absl import flags
 from absl import logging
 
-_PRESET = flags.DEFINE_enum("preset", "quick", ["quick", "paper"], "Starting configuration.")
+# The names of `mcmia_tf.study.PRESETS` (not imported here: TensorFlow must not start before
+# --logical_cpus splits the CPU; a test checks that the lists agree).
+PRESET_NAMES = ("quick", "paper", "cifar10_resnet18", "cifar10_vgg16", "cifar10_mobilenetv2")
+_PRESET = flags.DEFINE_enum("preset", "quick", list(PRESET_NAMES), "Starting configuration.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Study folder (resumed if it exists).")
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset name (overrides the preset).")
 _IDX_DIR = flags.DEFINE_string("idx_dir", None, "Folder of MNIST / Fashion-MNIST IDX files.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "TensorFlow Datasets folder where the dataset "
+                                "is prepared (`tfds build cifar10 --data_dir=DIR`).")
 _MODEL = flags.DEFINE_string("model", None, "Model name (overrides the preset).")
 _WIDTH = flags.DEFINE_float("width", None, "Width multiplier of the model.")
 _EPOCHS = flags.DEFINE_integer("epochs", None, "Total training epochs of every method.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Batch size.")
+_AUGMENTATION = flags.DEFINE_enum("augmentation", None, ["none", "crop_flip"],
+                                  "Training-time augmentation (overrides the preset).")
 _SPARSITY = flags.DEFINE_float("sparsity", None, "Target sparsity of the pruning methods.")
 _STRUCTURE = flags.DEFINE_string("structure", None, "Sparsity structure of MCMIA pruning.")
 _REGULARIZATION_EPOCHS = flags.DEFINE_integer("regularization_epochs", None,
@@ -36,6 +52,8 @@ _RETRAIN_EPOCHS = flags.DEFINE_integer("retrain_epochs", None, "Masked-retrainin
 _METHODS = flags.DEFINE_list("methods", None, "Methods to compare, in order.")
 _NUM_MEMBERS = flags.DEFINE_integer("num_members", None, "Target training set size.")
 _NUM_REFERENCE = flags.DEFINE_integer("num_reference", None, "Defender's reference set D'.")
+_NUM_SHADOW_POOL = flags.DEFINE_integer("num_shadow_pool", None,
+                                        "Attacker's pool for shadow models (-1: all the rest).")
 _NUM_REFERENCE_MODELS = flags.DEFINE_integer("num_reference_models", None,
                                              "LiRA reference models per method.")
 _NUM_SHADOW_MODELS = flags.DEFINE_integer("num_shadow_models", None,
@@ -64,6 +82,10 @@ _LOGICAL_CPUS = flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this
                                      "devices (for --strategy=mirrored on a CPU host).")
 _SHARD_INDEX = flags.DEFINE_integer("shard_index", 0, "This worker's training shard.")
 _NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Workers sharing the model training.")
+_MIXED_PRECISION = flags.DEFINE_bool("mixed_precision", False,
+                                     "mixed_float16 training when a GPU is visible.")
+_JIT_COMPILE = flags.DEFINE_bool("jit_compile", False,
+                                 "XLA-compile the training steps when a GPU or TPU is visible.")
 
 flags.mark_flag_as_required("output_dir")
 
@@ -73,7 +95,9 @@ def _overrides(config):
     training, pruning = config.training, config.pruning
     training_updates = {k: v for k, v in (("model", _MODEL.value), ("width", _WIDTH.value),
                                           ("epochs", _EPOCHS.value),
-                                          ("batch_size", _BATCH_SIZE.value)) if v is not None}
+                                          ("batch_size", _BATCH_SIZE.value),
+                                          ("augmentation", _AUGMENTATION.value))
+                        if v is not None}
     pruning_updates = {k: v for k, v in (
         ("target_sparsity", _SPARSITY.value), ("structure", _STRUCTURE.value),
         ("regularization_epochs", _REGULARIZATION_EPOCHS.value),
@@ -93,6 +117,8 @@ def _overrides(config):
     updates.update({k: v for k, v in (
         ("num_canaries", _CANARIES.value), ("num_bootstrap", _NUM_BOOTSTRAP.value),
         ("num_permutations", _NUM_PERMUTATIONS.value)) if v is not None})
+    if _NUM_SHADOW_POOL.value is not None:
+        updates["num_shadow_pool"] = None if _NUM_SHADOW_POOL.value < 0 else _NUM_SHADOW_POOL.value
     updates["training"] = dataclasses.replace(training, **training_updates)
     updates["pruning"] = dataclasses.replace(pruning, **pruning_updates)
     return updates
@@ -111,8 +137,12 @@ def main(argv):
     tf.config.experimental.enable_op_determinism()
     base = study.preset(_PRESET.value)
     config = dataclasses.replace(base, **_overrides(base))
+    # Before any model is built: the policy applies to the layers created after it.
+    study.configure_mixed_precision(_MIXED_PRECISION.value)
     study.run_study(config, _OUTPUT_DIR.value, shard_index=_SHARD_INDEX.value,
-                    num_shards=_NUM_SHARDS.value, strategy=study.make_strategy(_STRATEGY.value))
+                    num_shards=_NUM_SHARDS.value, strategy=study.make_strategy(_STRATEGY.value),
+                    data_dir=_DATA_DIR.value,
+                    jit_compile=study.resolve_jit_compile(_JIT_COMPILE.value))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,18 @@ r"""Trains one defended (or baseline) model and saves it with its split and summ
     python -m pipelines.train --method=mcmia_pruning_minmax --model=lenet5 \
         --dataset=fashion_mnist --sparsity=0.95 --output_dir=runs/pmm
 
+    python -m pipelines.train --method=baseline --model=resnet18 --dataset=cifar10 \
+        --data_dir=DIR --epochs=200 --learning_rate=0.1 --optimizer=sgd --momentum=0.9 \
+        --lr_schedule=cosine --weight_decay=5e-4 --augmentation=crop_flip \
+        --mixed_precision --jit_compile --output_dir=runs/resnet18
+
 Methods: baseline, dp, minmax, mcmia_pruning, mcmia_pruning_minmax,
 tfmot_magnitude. `--flagfile=FILE` reads flags from a file (one `--flag=value`
-per line). The output folder holds:
+per line). TensorFlow Datasets sources (cifar10, cifar100, ...) are read from
+`--data_dir` (prepare them with `tfds build cifar10 --data_dir=DIR` on a machine
+with internet access, then copy DIR). `--mixed_precision` and `--jit_compile`
+take effect only where a GPU (XLA: or TPU) is visible; elsewhere they print one
+line and are ignored. The output folder holds:
 
 * `model.keras`: the deployable classifier (logits; pruning stripped);
 * `split.json`: the `MembershipSplit` (members = the training set, reference =
@@ -27,6 +36,7 @@ from absl import flags
 import numpy as np
 
 from mcmia_tf.compat import keras
+from mcmia_tf.data import AUGMENTATIONS
 from mcmia_tf.data import DATASET_NAMES
 from mcmia_tf.data import load_dataset
 from mcmia_tf.data import MembershipSplit
@@ -39,12 +49,18 @@ from mcmia_tf.privacy import Recipe
 from mcmia_tf.privacy import RecipeConfig
 from mcmia_tf.privacy import TrainingConfig
 from mcmia_tf.privacy.minmax import PRIVACY_GAINS
+from mcmia_tf.privacy.recipe_config import LR_SCHEDULES
+from mcmia_tf.privacy.recipe_config import OPTIMIZERS
 from mcmia_tf.privacy.recipe_config import SOLVERS
+from mcmia_tf.study import configure_mixed_precision
+from mcmia_tf.study import resolve_jit_compile
 
 _METHOD = flags.DEFINE_enum("method", "baseline", list(METHODS), "Training recipe.")
 _MODEL = flags.DEFINE_enum("model", "lenet5", list(model_names()), "Architecture.")
 _DATASET = flags.DEFINE_enum("dataset", "digits", list(DATASET_NAMES), "Dataset.")
 _IDX_DIR = flags.DEFINE_string("idx_dir", None, "Folder of the Fashion-MNIST IDX files.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "TensorFlow Datasets folder where the dataset "
+                                "is prepared (`tfds build <name> --data_dir=DIR`).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Output folder.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the weights, data order and split.")
 _SPLIT = flags.DEFINE_string("split", None, "Existing MembershipSplit JSON to train on "
@@ -57,7 +73,23 @@ _NUM_REFERENCE = flags.DEFINE_integer("num_reference", 250, "Defender's referenc
 _WIDTH = flags.DEFINE_float("width", 1.0, "Width multiplier.")
 _EPOCHS = flags.DEFINE_integer("epochs", 30, "Total epochs (all phases).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size.")
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Learning rate (the initial one "
+                                     "with --lr_schedule=cosine).")
+_OPTIMIZER = flags.DEFINE_enum("optimizer", TrainingConfig.optimizer, list(OPTIMIZERS),
+                               "Optimizer of the classifier (DP uses its own).")
+_MOMENTUM = flags.DEFINE_float("momentum", TrainingConfig.momentum, "SGD momentum.")
+_LR_SCHEDULE = flags.DEFINE_enum("lr_schedule", TrainingConfig.lr_schedule, list(LR_SCHEDULES),
+                                 "Learning-rate schedule over the whole epoch budget.")
+_WEIGHT_DECAY = flags.DEFINE_float("weight_decay", TrainingConfig.weight_decay,
+                                   "Coupled L2 weight decay on the kernels (e.g. 5e-4).")
+_AUGMENTATION = flags.DEFINE_enum("augmentation", TrainingConfig.augmentation,
+                                  list(AUGMENTATIONS), "Training-time augmentation (crop_flip: "
+                                  "random 4-pixel-padded crop + horizontal flip).")
+# Accelerators (no-ops without one).
+_MIXED_PRECISION = flags.DEFINE_bool("mixed_precision", False,
+                                     "mixed_float16 training when a GPU is visible.")
+_JIT_COMPILE = flags.DEFINE_bool("jit_compile", False,
+                                 "XLA-compile the training step when a GPU or TPU is visible.")
 # Pruning (mcmia_pruning, mcmia_pruning_minmax, tfmot_magnitude).
 _SPARSITY = flags.DEFINE_float("sparsity", 0.95, "Target sparsity of the pruned kernels.")
 _STRUCTURE = flags.DEFINE_string("structure", "unstructured", "Sparsity structure.")
@@ -113,7 +145,10 @@ def _recipe_config() -> RecipeConfig:
         method=_METHOD.value,
         training=TrainingConfig(model=_MODEL.value, width=_WIDTH.value, epochs=_EPOCHS.value,
                                 batch_size=_BATCH_SIZE.value,
-                                learning_rate=_LEARNING_RATE.value),
+                                learning_rate=_LEARNING_RATE.value, optimizer=_OPTIMIZER.value,
+                                momentum=_MOMENTUM.value, lr_schedule=_LR_SCHEDULE.value,
+                                weight_decay=_WEIGHT_DECAY.value,
+                                augmentation=_AUGMENTATION.value),
         dp=DPConfig(l2_norm_clip=_L2_NORM_CLIP.value, noise_multiplier=_NOISE_MULTIPLIER.value,
                     target_epsilon=_TARGET_EPSILON.value,
                     num_microbatches=_NUM_MICROBATCHES.value or None, delta=_DELTA.value,
@@ -143,8 +178,11 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     config = _recipe_config()
+    # Before any model is built: the policy applies to the layers created after it.
+    configure_mixed_precision(_MIXED_PRECISION.value)
+    jit_compile = resolve_jit_compile(_JIT_COMPILE.value)
     kwargs = {"idx_dir": _IDX_DIR.value} if _IDX_DIR.value else {}
-    dataset = load_dataset(_DATASET.value, **kwargs)
+    dataset = load_dataset(_DATASET.value, data_dir=_DATA_DIR.value, **kwargs)
     if _SPLIT.value:
         split = MembershipSplit.load(_SPLIT.value, expected_dataset=dataset.name)
     else:
@@ -155,7 +193,8 @@ def main(argv):
     x, y = split.take("members", dataset.x_train, dataset.y_train)
     reference = (split.take("reference", dataset.x_train, dataset.y_train)
                  if config.uses("minmax") else None)
-    recipe = Recipe(config, dataset.input_shape, dataset.num_classes, reference_data=reference)
+    recipe = Recipe(config, dataset.input_shape, dataset.num_classes, reference_data=reference,
+                    jit_compile=jit_compile)
     result = recipe.fit(x, y, seed=_SEED.value,
                         validation_data=(dataset.x_test, dataset.y_test), verbose=2)
 

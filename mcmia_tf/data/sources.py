@@ -225,8 +225,12 @@ def _load_tfds(name: str, *, data_dir, download, image_size, max_train_examples,
     except Exception as err:  # tfds raises many types (AssertionError, DatasetNotFoundError, OSError).
         raise FileNotFoundError(
             f"TensorFlow Datasets could not provide {name!r} (data_dir={data_dir!r}, "
-            f"download={download}): {type(err).__name__}: {err}. Pass `data_dir=` a folder where "
-            f"`{name}` is already prepared, or `download=True` on a machine with internet access"
+            f"download={download}): {type(err).__name__}: {err}. Pass `data_dir=` "
+            f"(`--data_dir` in the pipelines) a folder where `{name}` is already prepared: "
+            f"on a machine with internet access run `tfds build {name} --data_dir=DIR` (or "
+            f"`tfds.builder({name!r}, data_dir=DIR).download_and_prepare()`) and copy DIR "
+            f"(it holds `{name}/<version>/`) to this machine; or use `download=True` where "
+            "there is internet access"
             + ("; for Fashion-MNIST offline, install `dataset-fashion-mnist` or pass `idx_dir=`."
                if name in ("mnist", "fashion_mnist") else ".")) from err
     num_classes = info.features["label"].num_classes

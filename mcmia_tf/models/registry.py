@@ -4,6 +4,12 @@ Every builder returns an uncompiled Functional tf_keras model whose output is
 logits (no softmax): compile with
 `keras.losses.SparseCategoricalCrossentropy(from_logits=True)`. Logits keep
 membership scores such as LiRA's logit-scaled confidence numerically stable.
+
+Under a mixed-precision Keras policy (`mixed_float16` / `mixed_bfloat16`, set by
+`mcmia_tf.study.configure_mixed_precision`), `build_model` appends a float32
+identity (`logits_float32`) so the logits, the loss and the audit statistics are
+computed in float32, as the TensorFlow mixed-precision guide prescribes for the
+model output.
 """
 
 from typing import Callable, Dict, Optional, Sequence
@@ -60,4 +66,11 @@ def build_model(name: str, input_shape: Sequence[int], num_classes: int, width: 
                          f"Received: width={width!r}")
     if len(tuple(input_shape)) < 1:
         raise ValueError(f"Invalid value for argument `input_shape`. Received: {input_shape!r}")
-    return MODEL_BUILDERS[name](tuple(input_shape), num_classes, width=width, seed=seed, **kwargs)
+    model = MODEL_BUILDERS[name](tuple(input_shape), num_classes, width=width, seed=seed,
+                                 **kwargs)
+    if keras.mixed_precision.global_policy().compute_dtype != "float32":
+        # float16 logits would lose the confident examples' margins (and the loss's precision).
+        outputs = keras.layers.Activation("linear", dtype="float32",
+                                          name="logits_float32")(model.output)
+        model = keras.Model(model.inputs, outputs, name=model.name)
+    return model

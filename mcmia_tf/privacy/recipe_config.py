@@ -14,6 +14,14 @@ One `RecipeConfig` names a method and carries the sections it reads:
 `training.epochs` is every method's total budget. Pruning methods split it into
 `pretrain` (dense) + `pruning.regularization_epochs` (penalty on, or tfmot's
 sparsity ramp) + `pruning.retrain_epochs` (masked retraining at the target).
+
+`TrainingConfig`'s optimizer settings (`optimizer`, `momentum`, `lr_schedule`,
+`weight_decay`) drive every method but `dp`, which keeps `DPConfig`'s optimizer;
+`augmentation` applies to every method's training batches, DP's included.
+Fields added after the first release (those of `TrainingConfig.ADDED_FIELDS`)
+are written by `to_dict` only when they differ from their defaults, so the
+descriptions of earlier recipes, and the audit caches and study folders keyed
+on them, stay valid.
 """
 
 import dataclasses
@@ -22,16 +30,19 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+from mcmia_tf.data.augmentation import AUGMENTATIONS
 from mcmia_tf.privacy.dp import DP_OPTIMIZERS
 from mcmia_tf.privacy.dp import SAMPLING_MODES
 from mcmia_tf.privacy.minmax import PRIVACY_GAINS
 
-__all__ = ["DPConfig", "METHODS", "MinMaxConfig", "PruningConfig", "RecipeConfig",
-           "SOLVERS", "TrainingConfig"]
+__all__ = ["DPConfig", "LR_SCHEDULES", "METHODS", "MinMaxConfig", "OPTIMIZERS",
+           "PruningConfig", "RecipeConfig", "SOLVERS", "TrainingConfig"]
 
 METHODS = ("baseline", "dp", "minmax", "mcmia_pruning", "mcmia_pruning_minmax",
            "tfmot_magnitude")
 SOLVERS = ("reweighted", "admm")
+OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
 _ACTIVATIONS = ("relu", "tanh")
 _SECTIONS = {
     "baseline": (),
@@ -72,13 +83,36 @@ def _check_positive(value, argument: str) -> None:
 class TrainingConfig:
     """The classifier and its optimization (shared by every method).
 
+    The defaults are the package's original recipe: Adam at a constant learning
+    rate, no weight decay, no augmentation. The CIFAR presets use the published
+    recipe of kuangliu/pytorch-cifar (SGD momentum 0.9, learning rate 0.1 with
+    cosine decay, weight decay 5e-4, random crop + flip).
+
     Attributes:
       model: a `mcmia_tf.models.build_model` name.
       width: width multiplier of the architecture.
       epochs: total epochs of the recipe.
       batch_size: examples per step.
-      learning_rate: Adam learning rate of the classifier.
+      learning_rate: the classifier's (initial) learning rate.
       model_kwargs: extra builder arguments.
+      optimizer: "adam" or "sgd" (not for `dp`, see `DPConfig.optimizer`).
+      momentum: SGD momentum in [0, 1) (ignored by Adam).
+      lr_schedule: "constant", or "cosine": `lr_t = lr / 2 * (1 + cos(pi t / T))`
+        at optimizer step t of the T steps of the whole `epochs` budget (every
+        phase of a pruning method continues the same curve): SGDR without
+        restarts (Loshchilov & Hutter, ICLR 2017), updated every step where
+        kuangliu's `CosineAnnealingLR(T_max=epochs)` updates every epoch.
+      weight_decay: coupled L2 weight decay on the kernels: the loss gains
+        `weight_decay / 2 * sum ||W||^2` over every trainable weight of rank >= 2
+        (Dense, Conv2D, DepthwiseConv2D kernels; not biases or normalization
+        parameters), so each gradient gains `weight_decay * W`, PyTorch SGD's
+        `weight_decay` on those tensors (with momentum, the decay goes through the
+        momentum buffer as in PyTorch, unlike AdamW's decoupled decay,
+        Loshchilov & Hutter, ICLR 2019). 0 disables it.
+      augmentation: training-time augmentation, one of
+        `mcmia_tf.data.AUGMENTATIONS`: "none" or "crop_flip" (random crop with
+        4-pixel zero padding + random horizontal flip, per example, seeded from
+        the fit seed; never applied to evaluation or audit queries).
     """
     model: str = "lenet5"
     width: float = 1.0
@@ -86,6 +120,14 @@ class TrainingConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     model_kwargs: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    lr_schedule: str = "constant"
+    weight_decay: float = 0.0
+    augmentation: str = "none"
+
+    # Omitted from `to_dict` at their defaults (see the module docstring).
+    ADDED_FIELDS = ("optimizer", "momentum", "lr_schedule", "weight_decay", "augmentation")
 
     def __post_init__(self):
         _check_positive(self.width, "width")
@@ -93,6 +135,27 @@ class TrainingConfig:
         _check_int(self.batch_size, "batch_size", 1)
         _check_positive(self.learning_rate, "learning_rate")
         object.__setattr__(self, "model_kwargs", dict(self.model_kwargs))
+        if self.optimizer not in OPTIMIZERS:
+            _fail("optimizer", f"one of {OPTIMIZERS}", self.optimizer)
+        if not _is_number(self.momentum) or not 0 <= self.momentum < 1:
+            _fail("momentum", "a float in [0, 1)", self.momentum)
+        if self.momentum and self.optimizer != "sgd":
+            _fail("momentum", f"0 with optimizer={self.optimizer!r} (momentum is SGD's; "
+                  "set optimizer='sgd')", self.momentum)
+        if self.lr_schedule not in LR_SCHEDULES:
+            _fail("lr_schedule", f"one of {LR_SCHEDULES}", self.lr_schedule)
+        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+            _fail("weight_decay", "a finite float >= 0, e.g. 5e-4", self.weight_decay)
+        if self.augmentation not in AUGMENTATIONS:
+            _fail("augmentation", f"one of {AUGMENTATIONS}", self.augmentation)
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields; `ADDED_FIELDS` only where they differ from the defaults."""
+        config = dataclasses.asdict(self)
+        for field in dataclasses.fields(self):
+            if field.name in self.ADDED_FIELDS and config[field.name] == field.default:
+                del config[field.name]
+        return config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,7 +365,8 @@ class RecipeConfig:
     def to_dict(self) -> dict:
         """JSON-ready dict with the method and the sections it reads."""
         config = {"method": self.method}
-        for section in ("training",) + _SECTIONS[self.method]:
+        config["training"] = self.training.to_dict()
+        for section in _SECTIONS[self.method]:
             config[section] = dataclasses.asdict(getattr(self, section))
         return config
 

@@ -17,7 +17,9 @@ the same DP noise).
 What each method runs, with E = `training.epochs`, R =
 `pruning.regularization_epochs`, T = `pruning.retrain_epochs`:
 
-* baseline: `fit` E epochs, Adam, cross-entropy.
+* baseline: `fit` E epochs, cross-entropy, the training section's optimizer
+  (Adam by default; SGD with momentum, cosine decay and L2 weight decay for the
+  CIFAR presets).
 * dp: DP-SGD with per-example clipping (`DPSGDModel`, fast gradient norms) on
   Poisson-sampled batches, E epochs; or, with `dp.num_microbatches`,
   tensorflow-privacy's vectorized optimizer on fixed-size shuffled batches.
@@ -33,6 +35,20 @@ What each method runs, with E = `training.epochs`, R =
   `layer_sparsity`, the `edge_layer_sparsity` cap), so the two methods are
   compared on the same per-layer allocation and differ only in how they choose
   and train the zeros.
+
+With `training.augmentation="crop_flip"`, every method's training batches
+(shuffled or Poisson-sampled) are randomly cropped and flipped per example
+(`mcmia_tf.data.augmentation`), seeded from the fit seed; validation data and
+every query of the audit see the original images. Shadow and reference models
+go through the same `Recipe.train`, hence the same augmentation.
+
+`Recipe(..., jit_compile=True)` compiles the training step with XLA for
+baseline, mcmia_pruning and tfmot_magnitude. The min-max methods draw their D'
+batches from a `tf.data` iterator inside the step (`IteratorGetNext` has no XLA
+kernel) and DP's Poisson batches vary in size (XLA would recompile at every new
+size), so those run without it. It is an execution option, not part of the
+recipe: it is left out of `to_dict`, so models trained with and without it
+share audit caches.
 """
 
 import dataclasses
@@ -45,12 +61,15 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
 from mcmia_tf.compat import keras
+from mcmia_tf.data import augmentation as augmentation_lib
 from mcmia_tf.privacy import dp as dp_lib
 from mcmia_tf.privacy.dp_model import DPSGDModel
 from mcmia_tf.privacy.poisson import poisson_batches
 from mcmia_tf.privacy.poisson import steps_per_epoch
 from mcmia_tf.privacy.attack_head import build_attack_head
 from mcmia_tf.privacy.minmax import MinMaxModel
+from mcmia_tf.privacy.optimization import add_weight_decay
+from mcmia_tf.privacy.optimization import make_optimizer
 from mcmia_tf.privacy.recipe_config import RecipeConfig
 
 __all__ = ["Recipe", "TrainingResult", "check_reference_disjoint"]
@@ -120,12 +139,13 @@ def check_reference_disjoint(x_members: np.ndarray, x_reference: np.ndarray) -> 
             "whose sets are disjoint.")
 
 
-def _batches(x, y, batch_size: int, seed: int, drop_remainder: bool = False) -> tf.data.Dataset:
+def _batches(x, y, batch_size: int, seed: int, drop_remainder: bool = False,
+             augmentation: str = "none") -> tf.data.Dataset:
     # An op-level shuffle seed makes the epoch order a function of `seed` alone.
-    return (tf.data.Dataset.from_tensor_slices((x, y))
+    data = (tf.data.Dataset.from_tensor_slices((x, y))
             .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size, drop_remainder=drop_remainder)
-            .prefetch(2))
+            .batch(batch_size, drop_remainder=drop_remainder))
+    return augmentation_lib.augment_batches(data, augmentation, seed).prefetch(2)
 
 
 def _merge(history: Dict[str, List[float]], logs: Mapping[str, List[float]]) -> None:
@@ -142,16 +162,29 @@ class Recipe:
       num_classes: number of classes.
       reference_data: `(x_ref, y_ref)`, the defender's non-members D'
         (required by "minmax" and "mcmia_pruning_minmax", ignored otherwise).
+      jit_compile: compile the training step with XLA (`keras.Model.compile`'s
+        `jit_compile`) for baseline, mcmia_pruning and tfmot_magnitude (see the
+        module docstring); an execution option, not part of `to_dict`
+        (`mcmia_tf.study.resolve_jit_compile` enables it only where an
+        accelerator is visible).
     """
 
     def __init__(self, config: RecipeConfig, input_shape: Sequence[int], num_classes: int,
-                 reference_data: Optional[Tuple[np.ndarray, np.ndarray]] = None):
+                 reference_data: Optional[Tuple[np.ndarray, np.ndarray]] = None, *,
+                 jit_compile: bool = False):
         if not isinstance(config, RecipeConfig):
             raise TypeError("Invalid value for argument `config`. Expected a `RecipeConfig`. "
                             f"Received: config={config!r}")
         self.config = config
         self.input_shape = tuple(int(d) for d in input_shape)
         self.num_classes = int(num_classes)
+        self.jit_compile = bool(jit_compile)
+        if config.training.augmentation != "none" and len(self.input_shape) != 3:
+            raise ValueError(
+                f"Invalid value for argument `augmentation`. Expected 'none' for inputs that "
+                f"are not (height, width, channels) images; crops and flips need images. "
+                f"Received: augmentation={config.training.augmentation!r} with "
+                f"input_shape={self.input_shape}")
         self.reference_data = None
         if config.uses("minmax"):
             if reference_data is None:
@@ -225,15 +258,22 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, description: Mapping,
-                  reference_data: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> "Recipe":
+                  reference_data: Optional[Tuple[np.ndarray, np.ndarray]] = None, *,
+                  jit_compile: bool = False) -> "Recipe":
         """Rebuilds a recipe from `to_dict()`; D' must be the same reference set.
+
+        Args:
+          description: `to_dict()` of the recipe.
+          reference_data: the same D' (min-max methods).
+          jit_compile: see the constructor.
 
         Raises:
           ValueError: if `reference_data` differs from the one the description
             was written with.
         """
         recipe = cls(RecipeConfig.from_dict(description["recipe"]), description["input_shape"],
-                     description["num_classes"], reference_data=reference_data)
+                     description["num_classes"], reference_data=reference_data,
+                     jit_compile=jit_compile)
         expected = description.get("reference_sha256")
         if expected is not None and recipe.to_dict().get("reference_sha256") != expected:
             raise ValueError("Invalid value for argument `reference_data`. It is not the "
@@ -249,13 +289,18 @@ class Recipe:
                            width=training.width, seed=seed,
                            **{**dict(training.model_kwargs), **overrides})
 
-    def _adam(self) -> keras.optimizers.Optimizer:
-        return keras.optimizers.Adam(self.config.training.learning_rate)
+    def _compile_kwargs(self) -> dict:
+        # Only when asked, so the default compile call stays exactly what it was.
+        xla_ready = not self.config.uses("minmax") and self.config.method != "dp"
+        return {"jit_compile": True} if self.jit_compile and xla_ready else {}
 
-    def _trainable(self, classifier: keras.Model, seed: int) -> keras.Model:
+    def _trainable(self, classifier: keras.Model, seed: int, num_examples: int) -> keras.Model:
         """The compiled model that `fit` runs: the classifier or its min-max game."""
+        add_weight_decay(classifier, self.config.training.weight_decay)
         if not self.config.uses("minmax"):
-            classifier.compile(self._adam(), _LOSS, metrics=["accuracy"])
+            classifier.compile(make_optimizer(self.config.training, num_examples), _LOSS,
+                               metrics=["accuracy"],
+                               **self._compile_kwargs())
             return classifier
         settings = self.config.minmax
         head = build_attack_head(self.num_classes,
@@ -267,7 +312,7 @@ class Recipe:
             reference_data=self.reference_data,
             reference_batch_size=(settings.reference_batch_size
                                   or self.config.training.batch_size), seed=seed)
-        model.compile(optimizer=self._adam(),
+        model.compile(optimizer=make_optimizer(self.config.training, num_examples),
                       attack_optimizer=keras.optimizers.Adam(settings.attack_learning_rate),
                       loss=_LOSS)
         return model
@@ -294,8 +339,8 @@ class Recipe:
             # Mask constraints are given when the layers are built, in the caller's
             # strategy scope, so they hold on every replica (masks.py).
             classifier = pruning.make_prunable(classifier)
-        model = self._trainable(classifier, seed)
-        data = _batches(x, y, training.batch_size, seed)
+        model = self._trainable(classifier, seed, len(x))
+        data = _batches(x, y, training.batch_size, seed, augmentation=training.augmentation)
         pretrain = self.config.pretrain_epochs
         if pretrain:
             _merge(history, model.fit(data, epochs=pretrain, **fit_kwargs).history)
@@ -334,12 +379,13 @@ class Recipe:
                 learning_rate=learning_rate), dp_lib.per_example_loss(), metrics=["accuracy"])
         if settings.sampling == "poisson":
             # Each example joins each step with probability B / n; the step divides by B.
-            data = poisson_batches(x, y, batch_size, seed)
+            data = poisson_batches(x, y, batch_size, seed, augmentation=training.augmentation)
             fit_kwargs = dict(fit_kwargs, steps_per_epoch=steps_per_epoch(len(x), batch_size))
         else:
             # Every batch holds exactly batch_size examples: microbatches reshape it into
             # [num_microbatches, -1] and the accountant assumes that size.
-            data = _batches(x, y, batch_size, seed, drop_remainder=True)
+            data = _batches(x, y, batch_size, seed, drop_remainder=True,
+                            augmentation=training.augmentation)
         _merge(history, model.fit(data, epochs=training.epochs, **fit_kwargs).history)
         privacy = dp_lib.privacy_guarantee(
             num_examples=len(x), batch_size=batch_size, epochs=training.epochs,
@@ -377,8 +423,10 @@ class Recipe:
         from mcmia_tf import pruning  # pylint: disable=g-import-not-at-top
         training, settings = self.config.training, self.config.pruning
         classifier = self._classifier(seed)
-        classifier.compile(self._adam(), _LOSS, metrics=["accuracy"])
-        data = _batches(x, y, training.batch_size, seed)
+        add_weight_decay(classifier, training.weight_decay)
+        classifier.compile(make_optimizer(training, len(x)), _LOSS, metrics=["accuracy"],
+                           **self._compile_kwargs())
+        data = _batches(x, y, training.batch_size, seed, augmentation=training.augmentation)
         pretrain = self.config.pretrain_epochs
         if pretrain:
             _merge(history, classifier.fit(data, epochs=pretrain, **fit_kwargs).history)
@@ -388,7 +436,10 @@ class Recipe:
             lambda rate: self._tfmot_schedule(rate, steps_per_epoch),
             layer_sparsity=settings.layer_sparsity,
             edge_layer_sparsity=settings.edge_layer_sparsity)
-        pruned.compile(self._adam(), _LOSS, metrics=["accuracy"])
+        # A new optimizer for the wrapped model; its schedule resumes where pretraining ended.
+        add_weight_decay(pruned, training.weight_decay)
+        pruned.compile(make_optimizer(training, len(x), initial_step=pretrain * steps_per_epoch),
+                       _LOSS, metrics=["accuracy"], **self._compile_kwargs())
         sparsity = tfmot.sparsity.keras
         kwargs = dict(fit_kwargs, callbacks=list(fit_kwargs["callbacks"])
                       + [sparsity.UpdatePruningStep()])

@@ -6,16 +6,46 @@ the same members, audited by the same attacks (each method's shadow and LiRA
 reference models trained with that method's own recipe, so the attack is
 adapted to the defence, as Aerni et al., CCS 2024 require), and exported.
 
-Two presets:
+Presets:
   * `quick`: `digits`, a LeNet-5, few epochs, 4 LiRA reference models; runs
     in minutes on 2 CPU cores (the README's main job).
   * `paper`: Fashion-MNIST LeNet-5 20-50-500, 10,000 members, 30 epochs,
     16 LiRA reference models: the headline benchmark (hours on a CPU).
+  * `cifar10_resnet18`, `cifar10_vgg16`, `cifar10_mobilenetv2`: CIFAR-10 with
+    the published recipe of kuangliu/pytorch-cifar (SGD momentum 0.9, learning
+    rate 0.1 with cosine decay, weight decay 5e-4, batch 128, 200 epochs, random
+    crop with 4-pixel padding + horizontal flip; MobileNetV2 the same), the
+    `paper` preset's split (10,000 members, 5,000 D', a 20,000 shadow pool),
+    16 LiRA reference models and 4 shadow models, LiRA / RMIA queried on the
+    image, its mirror and 4-pixel shifts (Carlini et al., S&P 2022, query the
+    training augmentations), every method but DP (DP-SGD needs group instead of
+    batch normalization and its own tuned recipe). Runs for accelerators:
+    `python -m pipelines.study --preset=cifar10_resnet18 --data_dir=DIR
+    --mixed_precision --jit_compile --output_dir=runs/cifar10_resnet18`, with
+    CIFAR-10 prepared in DIR (`tfds build cifar10 --data_dir=DIR` on a machine
+    with internet access, then copy DIR).
+
+Expected cost of the CIFAR presets, an estimate from FLOPs, not a measurement:
+forward multiply-adds per 32x32 image at width 1 (counted per layer: ResNet18
+0.56 G, VGG16 0.31 G, MobileNetV2 0.024 G), x 2 FLOPs per multiply-add x 3 for
+forward + backward, x 10,000 examples x 200 epochs gives per trained model
+ResNet18 6.7 PFLOP, VGG16 3.8 PFLOP, MobileNetV2 0.29 PFLOP. A method trains
+21 models (target, 16 reference, 4 shadow, each on 10,000 examples); the two
+min-max methods cost ~1.7x (two extra forward passes per step), so the five
+methods are ~133 model trainings: ResNet18 ~890 PFLOP, VGG16 ~500 PFLOP,
+MobileNetV2 ~39 PFLOP. At an assumed sustained 20 TFLOP/s (an A100-class GPU
+with mixed precision on small 32x32 convolutions) that is ~12 GPU-hours for
+ResNet18 and ~7 for VGG16. MobileNetV2's FLOP figure (~0.5 GPU-hour) is a floor:
+its depthwise layers are memory-bound and its 1.7 million steps are dominated by
+per-step overhead, so expect 2-4 GPU-hours. Audits and exports add minutes. Shard
+the training over GPUs with `--shard_index` / `--num_shards`; on 2 CPU cores
+these presets would take months.
 """
 
 import dataclasses
 from typing import Mapping, Optional, Tuple
 
+from mcmia_tf.audit import ATTACK_NAMES
 from mcmia_tf.audit import AuditConfig
 from mcmia_tf.data import CANARY_KINDS
 from mcmia_tf.privacy.recipe_config import DPConfig
@@ -63,6 +93,16 @@ class StudyConfig:
       training, pruning, dp, minmax: the recipe sections shared by every
         method (`RecipeConfig` reads the ones a method needs).
       idx_dir: folder of MNIST/Fashion-MNIST IDX files (None: the default).
+      attacks: the audit's attacks (`mcmia_tf.audit.ATTACK_NAMES`, all by
+        default); a subset, e.g. ("loss", "lira_online"), needs fewer models
+        (offline LiRA needs K >= 4, the shadow attack a shadow model).
+      query_flip: LiRA / RMIA also query the horizontally flipped candidates
+        (`AuditConfig.flip`).
+      query_shift_pixels: LiRA / RMIA also query 4 shifts by this many pixels
+        (`AuditConfig.shift_pixels`); 0: none.
+
+    The TensorFlow Datasets folder is not part of the configuration (a copy of
+    the data may live elsewhere on every worker): pass it to `run_study`.
     """
     dataset: str = "digits"
     methods: Tuple[str, ...] = METHODS
@@ -83,10 +123,17 @@ class StudyConfig:
     dp: DPConfig = dataclasses.field(default_factory=DPConfig)
     minmax: MinMaxConfig = dataclasses.field(default_factory=MinMaxConfig)
     idx_dir: Optional[str] = None
+    attacks: Tuple[str, ...] = ATTACK_NAMES
+    query_flip: bool = False
+    query_shift_pixels: int = 0
+
+    # Omitted from `to_dict` at their defaults, so folders of earlier studies resume.
+    ADDED_FIELDS = ("attacks", "query_flip", "query_shift_pixels")
 
     def __post_init__(self):
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         object.__setattr__(self, "export_modes", tuple(self.export_modes))
+        object.__setattr__(self, "attacks", tuple(self.attacks))
         epsilons = tuple(float(e) for e in self.dp_epsilons)
         if any(not e > 0 for e in epsilons) or len(set(epsilons)) != len(epsilons):
             _fail("dp_epsilons", "distinct epsilons > 0", self.dp_epsilons)
@@ -133,9 +180,10 @@ class StudyConfig:
         return self.pruning.target_sparsity
 
     def audit_config(self, seed: int) -> AuditConfig:
-        """Every attack of the audit suite, with this study's model counts."""
-        return AuditConfig(num_reference_models=self.num_reference_models,
+        """The audit of every method: its attacks, model counts and query views."""
+        return AuditConfig(attacks=self.attacks, num_reference_models=self.num_reference_models,
                            num_shadow_models=self.num_shadow_models,
+                           flip=self.query_flip, shift_pixels=self.query_shift_pixels,
                            num_bootstrap=self.num_bootstrap,
                            num_permutations=self.num_permutations, seed=seed)
 
@@ -153,6 +201,12 @@ class StudyConfig:
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
+        values["training"] = self.training.to_dict()
+        for field in dataclasses.fields(self):
+            if field.name in self.ADDED_FIELDS and values[field.name] == field.default:
+                del values[field.name]
+        if "attacks" in values:
+            values["attacks"] = list(self.attacks)
         values["methods"] = list(self.methods)
         values["dp_epsilons"] = list(self.dp_epsilons)
         values["seeds"] = list(self.seeds)
@@ -199,6 +253,39 @@ PRESETS = {
                     learning_rate=2.0, batch_size=1024, activation="tanh"),
     ),
 }
+
+
+def _cifar10_preset(model: str, target_sparsity: float) -> dict:
+    """A CIFAR-10 accelerator preset (see the module docstring for its cost)."""
+    return dict(
+        dataset="cifar10",
+        methods=("baseline", "minmax", "mcmia_pruning", "mcmia_pruning_minmax",
+                 "tfmot_magnitude"),
+        num_members=10_000, num_reference=5_000, num_shadow_pool=20_000,
+        num_reference_models=16, num_shadow_models=4,
+        # kuangliu/pytorch-cifar's main.py: SGD(lr=0.1, momentum=0.9, weight_decay=5e-4),
+        # CosineAnnealingLR(T_max=200), batch 128, RandomCrop(32, padding=4) + flip.
+        training=TrainingConfig(model=model, width=1.0, epochs=200, batch_size=128,
+                                learning_rate=0.1, optimizer="sgd", momentum=0.9,
+                                lr_schedule="cosine", weight_decay=5e-4,
+                                augmentation="crop_flip"),
+        # 120 dense epochs, 40 with the penalty (or tfmot's ramp), 40 masked retraining.
+        pruning=PruningConfig(target_sparsity=target_sparsity, regularization_epochs=40,
+                              retrain_epochs=40),
+        # The training augmentations as query views: the mirror and 4-pixel shifts (the
+        # query shifts reflect the border where the training crops pad it with zeros).
+        query_flip=True, query_shift_pixels=4,
+    )
+
+
+# Target rates from the pruning literature (research/anchors.md, methods.md): DNR prunes
+# VGG16 and ResNet-18 on CIFAR-10 more than 20x (95%) without a significant drop; the
+# reweighted method compresses the compact MobileNet 7.2x (ImageNet), ~85% here.
+PRESETS.update({
+    "cifar10_resnet18": _cifar10_preset("resnet18", 0.95),
+    "cifar10_vgg16": _cifar10_preset("vgg16", 0.95),
+    "cifar10_mobilenetv2": _cifar10_preset("mobilenetv2", 0.85),
+})
 
 
 _DP_PREFIX = "dp_eps"

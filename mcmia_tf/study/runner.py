@@ -52,8 +52,9 @@ class _SeedStudy:
     """One seed of a study, in its own folder."""
 
     def __init__(self, config: StudyConfig, seed: int, directory: str, dataset, strategy,
-                 log: Callable[[str], None], runner: StageRunner):
+                 log: Callable[[str], None], runner: StageRunner, jit_compile: bool = False):
         self.config, self.seed, self.directory = config, seed, directory
+        self.jit_compile = jit_compile
         self.dataset, self.strategy, self.log, self.runner = dataset, strategy, log, runner
         self.split_path = os.path.join(directory, "split.json")
         self.split: Optional[MembershipSplit] = None
@@ -83,7 +84,8 @@ class _SeedStudy:
         reference = self.split.take("reference", self.dataset.x_train, self.dataset.y_train)
         return Recipe(self.config.recipe_config(method), self.dataset.input_shape,
                       self.dataset.num_classes,
-                      reference_data=reference if len(reference[0]) else None)
+                      reference_data=reference if len(reference[0]) else None,
+                      jit_compile=self.jit_compile)
 
     # ---------------------------------------------------------------- stages
     def make_split(self) -> dict:
@@ -180,7 +182,8 @@ class _SeedStudy:
 
 
 def run_study(config: StudyConfig, output_dir: str, *, shard_index: int = 0,
-              num_shards: int = 1, strategy=None,
+              num_shards: int = 1, strategy=None, data_dir: Optional[str] = None,
+              jit_compile: bool = False,
               log: Callable[[str], None] = print) -> Optional[dict]:
     """Runs (or resumes) a study and writes `results.json`, `report.md` and plots.
 
@@ -194,6 +197,10 @@ def run_study(config: StudyConfig, output_dir: str, *, shard_index: int = 0,
       strategy: optional `tf.distribute.Strategy` for training the target models
         (reference models, many small independent trainings, are spread over
         workers with `shard_index` / `num_shards` instead).
+      data_dir: TensorFlow Datasets folder of `config.dataset` (cifar10, ...);
+        not part of the configuration, so each worker may keep its own copy.
+      jit_compile: compile the training steps with XLA (`Recipe(jit_compile=...)`;
+        `mcmia_tf.study.resolve_jit_compile` enables it only on accelerators).
       log: progress output (one line per stage).
 
     Returns:
@@ -212,7 +219,7 @@ def run_study(config: StudyConfig, output_dir: str, *, shard_index: int = 0,
     else:
         atomic_write_json(config_path, config.to_dict())
     start = time.time()
-    dataset = load_dataset(config.dataset, idx_dir=config.idx_dir)
+    dataset = load_dataset(config.dataset, idx_dir=config.idx_dir, data_dir=data_dir)
     methods = config.methods
     # A shard trains the targets of methods shard_index, shard_index + num_shards, ...
     shard_targets = methods[shard_index::num_shards]
@@ -229,7 +236,8 @@ def run_study(config: StudyConfig, output_dir: str, *, shard_index: int = 0,
     for seed in config.seeds:
         directory = output_dir if len(config.seeds) == 1 else os.path.join(output_dir,
                                                                            f"seed_{seed}")
-        study = _SeedStudy(config, seed, directory, dataset, strategy, log, runner)
+        study = _SeedStudy(config, seed, directory, dataset, strategy, log, runner,
+                           jit_compile=jit_compile)
         os.makedirs(directory, exist_ok=True)
         study.stage("split", study.make_split)
         study.split = MembershipSplit.load(study.split_path, expected_dataset=dataset.name)

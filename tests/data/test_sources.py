@@ -74,8 +74,22 @@ def test_missing_idx_files_say_how_to_install(tmp_path):
 
 
 def test_tfds_absent_offline_names_data_dir_and_download(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"data_dir=.*download=True"):
+    with pytest.raises(FileNotFoundError, match=r"data_dir=.*download=True") as err:
         load_dataset("cifar10", data_dir=str(tmp_path))
+    # The pipelines' flag and how to prepare the folder on a machine with internet access.
+    assert "`--data_dir` in the pipelines" in str(err.value)
+    assert "tfds build cifar10 --data_dir=DIR" in str(err.value)
+
+
+def test_cifar10_from_a_prepared_tfds_folder(cifar10_data_dir):
+    ds = load_dataset("cifar10", data_dir=cifar10_data_dir)
+    assert ds.x_train.shape == (300, 32, 32, 3) and ds.x_test.shape == (60, 32, 32, 3)
+    assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int64
+    assert ds.class_names[0] == "airplane" and ds.num_classes == 10
+    assert np.bincount(ds.y_train).tolist() == [30] * 10
+    # Normalised with CIFAR-10's channel statistics: raw 0..255 maps to about [-2, 2.2].
+    assert -2.1 < ds.x_train.min() and ds.x_train.max() < 2.2
+    assert not np.array_equal(ds.x_train[:60], ds.x_test)  # unlike tfds.testing.mock_data
 
 
 def test_tfds_path_with_mock_data():

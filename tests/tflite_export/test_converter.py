@@ -103,3 +103,26 @@ def test_representative_dataset_draws_distinct_training_examples():
     drawn = [batch[0][0, 0] for batch in converter.representative_dataset(x, 8, seed=3)()]
     assert len(drawn) == len(set(drawn)) == 8
     assert drawn == [b[0][0, 0] for b in converter.representative_dataset(x, 8, seed=3)()]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenetv2"])
+def test_batch_norm_is_folded_into_the_convolutions_exactly(name):
+    from collections import Counter  # pylint: disable=g-import-not-at-top
+    from mcmia_tf.models import build_model  # pylint: disable=g-import-not-at-top
+    from tflite_export.inspection import operator_names  # pylint: disable=g-import-not-at-top
+    model = build_model(name, (32, 32, 3), 10, width=0.125, seed=0)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # inference statistics far from the initial (0, 1)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([rng.normal(1.0, 0.3, gamma.shape), rng.normal(0, 0.3, beta.shape),
+                               rng.normal(0, 0.3, mean.shape),
+                               rng.uniform(0.5, 1.5, variance.shape)])
+    content = converter.convert(model, mode="float32")
+    operators = Counter(operator_names(content))
+    residual_adds = sum(isinstance(layer, keras.layers.Add) for layer in model.layers)
+    # No multiply and no add beyond the residual sums: every BatchNorm became conv weights.
+    assert operators["MUL"] == 0 and operators["ADD"] == residual_adds
+    x = rng.uniform(size=(4, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(TFLitePredictor(content).predict(x), model.predict(x, verbose=0),
+                               atol=1e-4)
