@@ -33,14 +33,13 @@ span, which other processes sharing the machine disturb less.
     python -m bench.pruning --quick --output_json=pruning.json  # digits, ~minutes
 """
 
-import time
 from typing import Dict, List, Tuple
 
 from absl import app
 from absl import flags
 import numpy as np
-import tensorflow_model_optimization as tfmot
 
+from bench import compression
 from bench import output
 from mcmia_tf import pruning
 from mcmia_tf.compat import keras
@@ -65,15 +64,17 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size (32 with --qui
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 # Defaults chosen on 5,000 held-out Fashion-MNIST training images at sparsity 0.95
 # (`--evaluate_on=validation`; grids 3e-6..1e-4, 1e-3..3e-2, 3e-5..1e-3).
-_REWEIGHTED_PENALTY = flags.DEFINE_float("reweighted_penalty", 1e-5,
+_DEFAULTS = compression.PrunerSettings()
+_REWEIGHTED_PENALTY = flags.DEFINE_float("reweighted_penalty", _DEFAULTS.reweighted_penalty,
                                           "Lambda of reweighted_unbounded (the bounded form "
                                           "calibrates its own).")
-_BOUNDED_PENALTY = flags.DEFINE_float("bounded_penalty", 1e-3,
+_BOUNDED_PENALTY = flags.DEFINE_float("bounded_penalty", _DEFAULTS.bounded_penalty,
                                        "Fixed lambda of reweighted_fixed.")
-_PROGRESSIVE_STEPS = flags.DEFINE_integer("progressive_steps", 3,
+_PROGRESSIVE_STEPS = flags.DEFINE_integer("progressive_steps", _DEFAULTS.progressive_steps,
                                           "Stages of reweighted_progressive.")
-_ADMM_RHO = flags.DEFINE_float("admm_rho", 3e-3, "ADMM rho.")
-_L1_PENALTY = flags.DEFINE_float("l1_penalty", 3e-4, "Static L1 / group lasso lambda.")
+_ADMM_RHO = flags.DEFINE_float("admm_rho", _DEFAULTS.admm_rho, "ADMM rho.")
+_L1_PENALTY = flags.DEFINE_float("l1_penalty", _DEFAULTS.l1_penalty,
+                                  "Static L1 / group lasso lambda.")
 _EVALUATE_ON = flags.DEFINE_enum("evaluate_on", "test", ["test", "validation"],
                                   "Report accuracy on the test set, or on held-out training "
                                   "images (to choose hyper-parameters).")
@@ -83,10 +84,7 @@ _NUM_VALIDATION = flags.DEFINE_integer("num_validation", 5_000,
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the data draw and of the initialisation.")
 
 _LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-# "tfmot": the per-layer rates our pruners plan (first / last layer capped at 80%), so
-# the rows compare methods, not allocations; "tfmot_uniform": tfmot's default, every
-# layer at the target.
-_TFMOT_EDGE_LAYER_SPARSITY = {"tfmot": 0.8, "tfmot_uniform": None}
+_TFMOT_EDGE_LAYER_SPARSITY = compression.TFMOT_EDGE_LAYER_SPARSITY
 
 
 def _compile(model: keras.Model) -> keras.Model:
@@ -126,11 +124,7 @@ def _batch_size() -> int:
 
 def _timed_fit(model, x, y, callbacks=()) -> Tuple[float, float]:
     """Runs the epoch budget; returns (wall, CPU) seconds per epoch."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    model.fit(x, y, epochs=_EPOCHS.value, batch_size=_batch_size(), verbose=0,
-              callbacks=list(callbacks), shuffle=True)
-    return ((time.perf_counter() - wall) / _EPOCHS.value,
-            (time.process_time() - cpu) / _EPOCHS.value)
+    return compression.timed_fit(model, x, y, _EPOCHS.value, _batch_size(), callbacks)
 
 
 def _accuracy(model, x, y) -> float:
@@ -139,36 +133,18 @@ def _accuracy(model, x, y) -> float:
 
 
 def _pruner(method: str, structure: str, sparsity: float):
-    common = dict(target_sparsity=sparsity, structure=structure, prune_at=_PRUNE_AT.value)
-    if method == "reweighted":
-        return pruning.ReweightedPruning(**common)  # Bounded, lambda calibrated on the run.
-    if method == "reweighted_fixed":
-        return pruning.ReweightedPruning(penalty=_BOUNDED_PENALTY.value, **common)
-    if method == "reweighted_progressive":
-        return pruning.ReweightedPruning(progressive_steps=_PROGRESSIVE_STEPS.value, **common)
-    if method == "reweighted_unbounded":
-        return pruning.ReweightedPruning(penalty=_REWEIGHTED_PENALTY.value, bounded=False,
-                                         **common)
-    if method == "admm":
-        return pruning.ADMMPruning(rho=_ADMM_RHO.value, **common)
-    if method == "static_l1":
-        return pruning.StaticRegularization(penalty=_L1_PENALTY.value, **common)
-    raise ValueError(f"Invalid value for flag `methods`. Unknown method: {method!r}")
+    settings = compression.PrunerSettings(
+        reweighted_penalty=_REWEIGHTED_PENALTY.value, bounded_penalty=_BOUNDED_PENALTY.value,
+        progressive_steps=_PROGRESSIVE_STEPS.value, admm_rho=_ADMM_RHO.value,
+        l1_penalty=_L1_PENALTY.value)
+    return compression.make_pruner(method, structure, sparsity, _PRUNE_AT.value, settings)
 
 
 def _tfmot_run(model, x, y, sparsity: float, edge_layer_sparsity):
-    steps_per_epoch = int(np.ceil(len(x) / _batch_size()))
-    end_step = _PRUNE_AT.value * steps_per_epoch
-
-    def ramp_to(rate):
-        return tfmot.sparsity.keras.PolynomialDecay(
-            initial_sparsity=0.0, final_sparsity=rate, begin_step=0, end_step=end_step,
-            frequency=max(1, steps_per_epoch // 4))
-
-    wrapped = _compile(pruning.prune_low_magnitude_planned(
-        model, sparsity, ramp_to, edge_layer_sparsity=edge_layer_sparsity))
-    seconds = _timed_fit(wrapped, x, y, [tfmot.sparsity.keras.UpdatePruningStep()])
-    return tfmot.sparsity.keras.strip_pruning(wrapped), seconds
+    return compression.tfmot_prune(model, x, y, sparsity, compile_fn=_compile,
+                                   prune_at=_PRUNE_AT.value, epochs=_EPOCHS.value,
+                                   batch_size=_batch_size(),
+                                   edge_layer_sparsity=edge_layer_sparsity)
 
 
 _PROGRESSIVE_FROM = 0.98  # reweighted_progressive runs at and above this target only.

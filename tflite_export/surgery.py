@@ -136,6 +136,10 @@ def _plan(groups) -> tuple:
                     elif not (_absorbs_uniformly(layer, value) or _absorbs_as_bias_map(layer)):
                         removable[channel] = False
                         blocked[channel] = True
+        if removable.all():
+            # A dead branch (every channel constant): keep one channel so that every
+            # layer keeps at least one filter; its constant flows on unchanged.
+            removable[0] = False
         keep = np.flatnonzero(~removable)
         if group.producers:
             before[name], after[name] = group.size, len(keep)
@@ -167,6 +171,16 @@ def _plan(groups) -> tuple:
     return edits, before, after, kept_for_exactness
 
 
+def _needs_bias(layer, edit: _LayerEdit) -> bool:
+    """Whether the rebuilt layer has a bias: its own, or absorbed constants on kept outputs."""
+    if layer.use_bias:
+        return True
+    if edit.bias_delta is None:
+        return False
+    delta = edit.bias_delta if edit.keep_outputs is None else edit.bias_delta[edit.keep_outputs]
+    return bool(np.any(delta != 0))
+
+
 def _new_weights(layer, edit: _LayerEdit) -> list:
     if isinstance(layer, _L.BatchNormalization):
         return [w[edit.keep_channels] for w in layer.get_weights()]
@@ -184,8 +198,7 @@ def _new_weights(layer, edit: _LayerEdit) -> list:
             :, :, edit.keep_inputs, :]
     if edit.keep_outputs is not None:
         kernel, bias = kernel[..., edit.keep_outputs], bias[edit.keep_outputs]
-    weights = [kernel, bias.astype(np.float32)] if layer.use_bias or np.any(bias != 0) else [
-        kernel]
+    weights = [kernel, bias.astype(np.float32)] if _needs_bias(layer, edit) else [kernel]
     if edit.bias_map is not None:
         bias_map = edit.bias_map if edit.keep_outputs is None else edit.bias_map[
             ..., edit.keep_outputs]
@@ -224,7 +237,7 @@ def remove_pruned_channels(model: keras.Model, verify_inputs: Optional[np.ndarra
         edit = edits.get(layer.name)
         if edit is not None and edit.keep_outputs is not None:
             config["filters" if "filters" in config else "units"] = len(edit.keep_outputs)
-        if edit is not None and edit.bias_delta is not None and np.any(edit.bias_delta != 0):
+        if edit is not None and "use_bias" in config and _needs_bias(layer, edit):
             config["use_bias"] = True
         if edit is not None and edit.bias_map is not None:
             height, width = edit.bias_map.shape[:2]

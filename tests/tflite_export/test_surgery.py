@@ -189,3 +189,42 @@ def test_softmax_over_channels_keeps_them():
     smaller, report = remove_pruned_channels(model)
     assert report.channels_after["hidden"] == 5
     _assert_same_outputs(model, smaller, (4,))
+
+
+def test_a_dead_layer_keeps_one_filter_and_the_outputs():
+    # Every filter of conv1 zeroed (a dead branch): the rebuilt conv1 keeps one filter
+    # (a layer with zero filters cannot be built), the constant flows on unchanged.
+    model = _randomize(build_model("lenet5", input_shape=(8, 8, 1), num_classes=10, seed=0), 5)
+    kernel, bias = model.get_layer("conv1").get_weights()
+    _zero_filters(model.get_layer("conv1"), np.arange(kernel.shape[-1]), zero_bias=False)
+    smaller, report = remove_pruned_channels(model)
+    assert report.channels_after["conv1"] == 1
+    assert smaller.get_layer("conv1").get_weights()[0].shape[-1] == 1
+    _assert_same_outputs(model, smaller, (8, 8, 1))
+
+
+def test_constants_absorbed_only_on_removed_outputs_add_no_bias():
+    # A bias-free reader whose removed output filters are the only ones reading a
+    # constant input channel: the absorbed bias is zero on every kept output, so the
+    # rebuilt layer stays bias-free (the bias decision and the weights must agree).
+    inputs = keras.Input((6, 6, 2))
+    x = keras.layers.Conv2D(4, 1, name="producer")(inputs)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(3, 1, use_bias=False, name="reader")(x)
+    x = keras.layers.Conv2D(2, 1, use_bias=False, name="consumer")(x)
+    outputs = keras.layers.Flatten()(x)
+    model = _randomize(keras.Model(inputs, outputs), 6)
+    kernel, bias = model.get_layer("producer").get_weights()
+    kernel[..., 0] = 0.0
+    bias[0] = 0.7          # channel 0 of the producer is the constant relu(0.7)
+    model.get_layer("producer").set_weights([kernel, bias])
+    reader = model.get_layer("reader").get_weights()[0]
+    reader[0, 0, 0, 1:] = 0.0  # only reader output 0 reads that constant channel...
+    reader[0, 0, :, 0] = 0.0   # ...and output 0 reads nothing else: it is removed
+    reader[0, 0, 0, 0] = 0.5
+    model.get_layer("reader").set_weights([reader])
+    consumer = model.get_layer("consumer").get_weights()[0]
+    consumer[0, 0, 0, :] = 0.0  # nothing reads reader output 0 beyond its constant
+    model.get_layer("consumer").set_weights([consumer])
+    smaller, _ = remove_pruned_channels(model)
+    _assert_same_outputs(model, smaller, (6, 6, 2))
