@@ -229,7 +229,7 @@ def markdown_table(rows: List[Dict]) -> str:
 
 
 def targets(rows: List[Dict]) -> Dict[str, object]:
-    """The issue's targets, computed from the rows."""
+    """The benchmark's targets, computed from the rows."""
     def find(model, mode):
         return next(r for r in rows if r["model"] == model and r["mode"] == mode)
 
