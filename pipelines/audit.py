@@ -36,6 +36,7 @@ from mcmia_tf.data import load_dataset
 from mcmia_tf.data import MembershipSplit
 from mcmia_tf.models import model_names
 from mcmia_tf.privacy import Recipe
+from tflite_export.runtime import TFLitePredictor
 
 _MODEL_PATH = flags.DEFINE_string("model_path", None, "The audited model (.keras/.h5/"
                                   "SavedModel folder/.tflite).")
@@ -131,7 +132,10 @@ def main(argv):
             trained = cache.train(_SHARD_INDEX.value, _NUM_SHARDS.value)
             print(f"{name}: trained models {trained}; missing {cache.missing_models()}")
         return
-    report = run_audit(_MODEL_PATH.value, dataset.x_train, dataset.y_train, split, recipe,
+    # A deployed file runs on LiteRT: the export package provides its predictor.
+    target = (TFLitePredictor(_MODEL_PATH.value) if _MODEL_PATH.value.endswith(".tflite")
+              else _MODEL_PATH.value)
+    report = run_audit(target, dataset.x_train, dataset.y_train, split, recipe,
                        config, cache_dir=cache_dir, output_dir=_OUTPUT_DIR.value,
                        save_predictions=_SAVE_PREDICTIONS.value,
                        target_facts={"model_path": _MODEL_PATH.value},

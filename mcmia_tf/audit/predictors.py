@@ -3,7 +3,8 @@
 A membership-inference audit only needs black-box access to a model's outputs,
 so every attack in `mcmia_tf.audit` takes a `Predictor`. The same audit then runs
 on a tf_keras model in memory, on a saved Keras model, or on a deployed `.tflite`
-file (through `tflite_export.runtime.TFLitePredictor`).
+file: `tflite_export.TFLitePredictor` implements this protocol for LiteRT, and the
+caller passes it in (the audit never imports the export package).
 
 The module also turns raw outputs into the per-example quantities attacks use,
 computed in float64 and in log space so that confident models do not saturate:
@@ -141,17 +142,19 @@ class SavedModelPredictor(KerasPredictor):
 
 
 def as_predictor(obj, output_type: Optional[str] = None) -> Predictor:
-    """Returns a `Predictor` for a predictor, a tf_keras model or a model path.
+    """Returns a `Predictor` for a predictor, a tf_keras model or a saved model's path.
 
     Args:
-      obj: a `Predictor` (returned as is), a tf_keras model, or a path: a `.tflite`
-        file (run with the LiteRT interpreter) or a saved tf_keras model.
+      obj: a `Predictor` (returned as is; e.g. `tflite_export.TFLitePredictor(path)`
+        for a deployed `.tflite` file), a tf_keras model, or the path of a saved
+        tf_keras model.
       output_type: overrides the detected output type for models and Keras paths.
 
     Returns:
       A `Predictor`.
 
     Raises:
+      ValueError: for a `.tflite` path (pass a `TFLitePredictor` instead).
       TypeError: for any other object, including Keras 3 models.
     """
     if isinstance(obj, Predictor):
@@ -159,9 +162,10 @@ def as_predictor(obj, output_type: Optional[str] = None) -> Predictor:
     if isinstance(obj, (str, os.PathLike)):
         path = os.fspath(obj)
         if path.endswith(".tflite"):
-            # Imported here: the LiteRT runtime is only needed for deployed models.
-            from tflite_export.runtime import TFLitePredictor  # pylint: disable=g-import-not-at-top
-            return TFLitePredictor(path)
+            raise ValueError(
+                "Invalid value for argument `target`. A `.tflite` file runs on LiteRT, which "
+                "the audit does not load itself: pass `tflite_export.TFLitePredictor(path)` "
+                f"instead. Received: {path!r}")
         return SavedModelPredictor(path, output_type=output_type)
     if isinstance(obj, keras.Model):
         return KerasPredictor(obj, output_type=output_type)

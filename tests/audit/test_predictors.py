@@ -42,9 +42,9 @@ def test_saved_model_predictor_matches_in_memory_model(tmp_path):
 def test_missing_paths_raise_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="saved model"):
         predictors.as_predictor(str(tmp_path / "missing.keras"))
-    # .tflite paths are dispatched to the LiteRT predictor, which checks the file.
-    with pytest.raises(FileNotFoundError, match="tflite"):
-        predictors.as_predictor(str(tmp_path / "missing.tflite"))
+    # The audit does not load LiteRT itself: the message names the predictor to pass.
+    with pytest.raises(ValueError, match=r"tflite_export.TFLitePredictor\(path\)"):
+        predictors.as_predictor(str(tmp_path / "model.tflite"))
 
 
 def test_non_models_and_keras_3_models_are_rejected():

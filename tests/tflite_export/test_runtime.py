@@ -49,10 +49,10 @@ def test_sparse_int8_falls_back_from_xnnpack_and_says_so(lenets, digits):
         runtime.TFLitePredictor(sparse.content, op_resolver=runtime.DEFAULT_RESOLVER)
 
 
-def test_tflite_path_becomes_an_audit_predictor(lenets, digits, tmp_path):
+def test_tflite_predictor_is_an_audit_predictor(lenets, digits, tmp_path):
     path = tmp_path / "model.tflite"
     path.write_bytes(converter.convert(lenets.pruned, "float32"))
-    predictor = as_predictor(str(path))
+    predictor = as_predictor(runtime.TFLitePredictor(str(path)))
     assert isinstance(predictor, runtime.TFLitePredictor) and isinstance(predictor, Predictor)
     assert predictor.output_type == "logits" and predictor.num_classes == digits.num_classes
     np.testing.assert_allclose(predictor.predict(digits.x_test[:8]),
