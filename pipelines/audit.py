@@ -36,6 +36,7 @@ from mcmia_tf.data import load_dataset
 from mcmia_tf.data import MembershipSplit
 from mcmia_tf.models import model_names
 from mcmia_tf.privacy import Recipe
+from pipelines import cli
 from tflite_export.runtime import TFLitePredictor
 
 _MODEL_PATH = flags.DEFINE_string("model_path", None, "The audited model (.keras/.h5/"
@@ -145,4 +146,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

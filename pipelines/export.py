@@ -14,11 +14,11 @@ what a deployed file leaks, audit it: `python -m pipelines.audit
 --model_path=export/model_int8.tflite ...`.
 """
 
-from absl import app
 from absl import flags
 
 from mcmia_tf.data import DATASET_NAMES
 from mcmia_tf.data import load_dataset
+from pipelines import cli
 from tflite_export import exporter
 
 _MODEL_PATH = flags.DEFINE_string("model_path", None,
@@ -69,4 +69,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

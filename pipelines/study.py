@@ -25,9 +25,10 @@ workers sharing `--output_dir`, then once more without them to merge and finish
 
 import dataclasses
 
-from absl import app
 from absl import flags
 from absl import logging
+
+from pipelines import cli
 
 # The names of `mcmia_tf.study.PRESETS` (not imported here: TensorFlow must not start before
 # --logical_cpus splits the CPU; a test checks that the lists agree).
@@ -146,4 +147,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

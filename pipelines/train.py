@@ -54,6 +54,7 @@ from mcmia_tf.privacy.recipe_config import OPTIMIZERS
 from mcmia_tf.privacy.recipe_config import SOLVERS
 from mcmia_tf.study import configure_mixed_precision
 from mcmia_tf.study import resolve_jit_compile
+from pipelines import cli
 
 _METHOD = flags.DEFINE_enum("method", "baseline", list(METHODS), "Training recipe.")
 _MODEL = flags.DEFINE_enum("model", "lenet5", list(model_names()), "Architecture.")
@@ -231,4 +232,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -130,15 +130,21 @@ class MembershipSplit:
         if num_members == 0:
             raise ValueError("Invalid value for argument `num_members`. Expected at least 1. "
                              "Received: num_members=0")
-        if num_non_members is None:
+        balanced = num_non_members is None
+        if balanced:
             num_non_members = num_members
         fixed = num_members + num_non_members + num_reference
         if fixed > num_examples:
+            # With the default num_non_members = num_members, both grow together.
+            largest = ((num_examples - num_reference) // 2 if balanced
+                       else num_examples - num_non_members - num_reference)
+            others = ("num_reference" if balanced else "num_non_members / num_reference")
             raise ValueError(
-                f"Requested num_members + num_non_members + num_reference = {fixed} examples but "
-                f"the training split of {dataset_name!r} has {num_examples}. The maximum for "
-                f"num_members with these other sizes is {num_examples - num_non_members - num_reference}"
-                " (or lower num_non_members / num_reference).")
+                "Invalid value for argument `num_members`. Members + non-members + reference = "
+                f"{fixed} examples, but the training split of {dataset_name!r} has "
+                f"{num_examples}. The largest num_members with "
+                f"{'as many non-members and ' if balanced else ''}these other sizes is "
+                f"{max(0, largest)} (or lower {others}). Received: num_members={num_members}")
         if num_shadow_pool is None:
             num_shadow_pool = num_examples - fixed
         elif fixed + num_shadow_pool > num_examples:

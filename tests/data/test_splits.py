@@ -67,8 +67,12 @@ def test_load_rejects_other_dataset(tmp_path):
 
 
 def test_too_large_request_says_the_maximum():
-    with pytest.raises(ValueError, match="The maximum for num_members with these other sizes is 650"):
+    with pytest.raises(ValueError, match="The largest num_members with these other sizes is 650"):
         _split(num_members=800, num_non_members=750, num_reference=100)
+    # Non-members default to as many as members: both grow, so the largest is (1500 - 100) / 2.
+    with pytest.raises(ValueError, match="The largest num_members with as many non-members and "
+                                         "these other sizes is 700 "):
+        _split(num_members=100_000, num_reference=100)
 
 
 def test_shadow_pool_larger_than_what_is_left():
