@@ -14,6 +14,7 @@ from mcmia_tf.audit.reference_models import StandardTrainingRecipe
 from mcmia_tf.audit.report import AuditReport
 from mcmia_tf.data import MembershipSplit
 from mcmia_tf.data import plant_canaries
+from tflite_export.runtime import TFLitePredictor
 
 # 300 members and 300 non-members: the target fits its members perfectly and gets
 # ~91% on non-members. Shadow models train on halves of a 600-example pool, i.e. on
@@ -130,7 +131,8 @@ def test_same_audit_on_deployed_tflite_model(audit, digits, tmp_path):
     report, _, target, split = audit
     path = tmp_path / "target.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(target).convert())
-    deployed = suite.run_audit(str(path), digits.x_train, digits.y_train, split,
+    # The export package provides the LiteRT predictor; the audit takes any predictor.
+    deployed = suite.run_audit(TFLitePredictor(str(path)), digits.x_train, digits.y_train, split,
                                config=suite.AuditConfig(attacks=("loss", "modified_entropy"),
                                                         num_shadow_models=0), verbose=0)
     for name in ("loss", "modified_entropy"):
