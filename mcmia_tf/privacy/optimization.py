@@ -27,7 +27,8 @@ def make_optimizer(training: TrainingConfig, num_examples: int,
       num_examples: training examples; with `lr_schedule="cosine"` the schedule
         spans T = `epochs * ceil(num_examples / batch_size)` steps.
       initial_step: optimizer steps already taken by an earlier phase with
-        another optimizer (tfmot's pruning phase), so the schedule continues.
+        another optimizer (tfmot's pruning phase), so a decaying schedule continues;
+        ignored at a constant rate.
 
     Returns:
       An uncompiled `keras.optimizers.Adam` or `SGD`.
@@ -42,7 +43,9 @@ def make_optimizer(training: TrainingConfig, num_examples: int,
         optimizer = keras.optimizers.SGD(learning_rate, momentum=training.momentum)
     else:
         optimizer = keras.optimizers.Adam(learning_rate)
-    if initial_step:
+    if initial_step and training.lr_schedule != "constant":
+        # Only a schedule needs the step; a constant rate keeps a fresh optimizer at step 0
+        # (Adam's bias correction counts from it: the original recipe's behaviour).
         optimizer.iterations.assign(initial_step)
     return optimizer
 

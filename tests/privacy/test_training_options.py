@@ -105,6 +105,12 @@ def test_tfmot_pruning_phase_continues_the_schedule(data):
     # Pretraining (1 epoch = 3 steps), then the wrapped model's new optimizer from step 3;
     # one L2 term on each model.
     assert starts == [0, 3] and losses == [1, 1]
+    # The default constant rate: a fresh optimizer from step 0, as the original recipe.
+    starts.clear()
+    losses.clear()
+    _fit(dataclasses.replace(_SGD, epochs=3, lr_schedule="constant", weight_decay=0.0), data,
+         method="tfmot_magnitude", callbacks=[Record()])
+    assert starts == [0, 0] and losses == [0, 0]
 
 
 def test_augmentation_reaches_training_only_and_is_seeded(data):
