@@ -23,6 +23,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from mcmia_tf.compat import keras
+from mcmia_tf.pruning import registry
 
 __all__ = ["PruningCallback"]
 
@@ -86,7 +87,6 @@ class PruningCallback(keras.callbacks.Callback):
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
     def _prune_data_accuracy(self) -> float:
-        from mcmia_tf.pruning import registry  # pylint: disable=g-import-not-at-top
         x, y = self.prune_data
         classifier = registry.resolve_pruning_target(self.model)
         predictions = classifier.predict(x, batch_size=1024, verbose=0)

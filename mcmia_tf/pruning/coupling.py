@@ -67,11 +67,7 @@ def _inbound_layer_names(layer_config: dict) -> List[str]:
     nodes = layer_config.get("inbound_nodes") or []
     if not nodes:
         return []
-    node = nodes[0]
-    if isinstance(node, dict):  # Keras 3 style, kept for robustness.
-        return [arg["config"]["keras_history"][0] for arg in node.get("args", [])
-                if isinstance(arg, dict) and "keras_history" in arg.get("config", {})]
-    return [entry[0] for entry in node]
+    return [entry[0] for entry in nodes[0]]  # tf_keras: [[name, node, tensor, kwargs], ...]
 
 
 def coupled_channel_sets(model: keras.Model) -> Dict[str, int]:
