@@ -27,5 +27,10 @@ setuptools.setup(
         "numpy>=1.23,<2",
         "scipy>=1.9,<2",
     ],
-    extras_require={"dev": ["pytest>=8"]},
+    extras_require={
+        "dev": ["pytest>=8"],
+        # The documentation site (mkdocs.yml); tests/test_docs.py builds it.
+        "docs": ["mkdocs>=1.6,<2", "mkdocstrings[python]>=1.0,<2", "mkdocstrings-python>=2.0,<3",
+                 "griffelib>=2.4,<3"],
+    },
 )

@@ -45,7 +45,6 @@ from mcmia_tf.audit import AuditConfig
 from mcmia_tf.audit import compute_attack_metrics
 from mcmia_tf.audit import KerasPredictor
 from mcmia_tf.audit import run_audit
-from mcmia_tf.audit import StandardTrainingRecipe
 from mcmia_tf.audit.lira import augmented_views
 from mcmia_tf.audit.reference_attacks import reference_attack_scores
 from mcmia_tf.audit.report import format_metric
@@ -55,6 +54,7 @@ from mcmia_tf.compat import import_tf_privacy
 from mcmia_tf.compat import keras
 from mcmia_tf.data import load_dataset
 from mcmia_tf.data import MembershipSplit
+from mcmia_tf.recipes import StandardTrainingRecipe
 
 _QUICK = flags.DEFINE_bool("quick", False, "Run on `digits` with a small MLP.")
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Where to write the JSON rows.")

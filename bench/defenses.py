@@ -8,7 +8,7 @@ The benchmark is a study (`mcmia_tf.study.run_study`) read as one flat row per
 Default setting: the study's `paper` preset, Fashion-MNIST, LeNet-5 (20-50-500),
 10,000 members, as many non-members, 5,000 further images as the defender's
 reference set D' (min-max game only), the rest as the attacker's shadow pool.
-Every method trains its target with `mcmia_tf.privacy.Recipe`; the audit attacks
+Every method trains its target with `mcmia_tf.recipes.Recipe`; the audit attacks
 it with the metric attacks (global and class-conditional thresholds), the Shokri
 shadow-model attack and LiRA (online and offline, K = 16 reference models), all
 of whose shadow / reference models are retrained with the SAME recipe (same
@@ -42,10 +42,10 @@ from absl import app
 from absl import flags
 
 from bench import output
-from mcmia_tf.privacy import METHODS
-from mcmia_tf.privacy import PruningConfig
-from mcmia_tf.privacy import RecipeConfig
-from mcmia_tf.privacy import TrainingConfig
+from mcmia_tf.recipes import METHODS
+from mcmia_tf.recipes import PruningConfig
+from mcmia_tf.recipes import RecipeConfig
+from mcmia_tf.recipes import TrainingConfig
 from mcmia_tf.study import preset
 from mcmia_tf.study import run_study
 from mcmia_tf.study import StudyConfig

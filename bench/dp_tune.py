@@ -27,10 +27,10 @@ import numpy as np
 from bench import output
 from mcmia_tf.data import load_dataset
 from mcmia_tf.data import MembershipSplit
-from mcmia_tf.privacy import DPConfig
-from mcmia_tf.privacy import Recipe
-from mcmia_tf.privacy import RecipeConfig
-from mcmia_tf.privacy import TrainingConfig
+from mcmia_tf.recipes import DPConfig
+from mcmia_tf.recipes import Recipe
+from mcmia_tf.recipes import RecipeConfig
+from mcmia_tf.recipes import TrainingConfig
 
 _QUICK = flags.DEFINE_bool("quick", False, "digits, 600 members, a 4-point grid.")
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Where to write the JSON rows.")

@@ -33,9 +33,10 @@ from absl import flags
 import numpy as np
 
 from bench import output
-from mcmia_tf.audit import AuditConfig, KerasPredictor, StandardTrainingRecipe, run_audit
+from mcmia_tf.audit import AuditConfig, KerasPredictor, run_audit
 from mcmia_tf.compat import keras
 from mcmia_tf.data import MembershipSplit, load_dataset
+from mcmia_tf.recipes import StandardTrainingRecipe
 from tflite_export import converter, evaluate, exporter
 from tflite_export.runtime import TFLitePredictor
 from tflite_export.surgery import remove_pruned_channels

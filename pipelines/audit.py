@@ -30,12 +30,12 @@ from absl import flags
 from mcmia_tf.audit import ATTACK_NAMES
 from mcmia_tf.audit import AuditConfig
 from mcmia_tf.audit import run_audit
-from mcmia_tf.audit import StandardTrainingRecipe
 from mcmia_tf.audit.suite import build_model_caches
 from mcmia_tf.data import load_dataset
 from mcmia_tf.data import MembershipSplit
 from mcmia_tf.models import model_names
-from mcmia_tf.privacy import Recipe
+from mcmia_tf.recipes import Recipe
+from mcmia_tf.recipes import StandardTrainingRecipe
 from pipelines import cli
 from tflite_export.runtime import TFLitePredictor
 

@@ -13,6 +13,6 @@ fi
 if [ "$(cat .venv/.mcmia_stamp 2>/dev/null || true)" != "$stamp_value" ]; then
   echo "[setup] installing the pinned stack from constraints.txt"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,docs]"
   echo "$stamp_value" > .venv/.mcmia_stamp
 fi

@@ -1,4 +1,8 @@
-"""Which package may import which: the library never reaches up into export, pipelines or bench."""
+"""Which package may import which: the library never reaches up into export, pipelines or bench.
+
+The export package implements the audit's predictor protocol and imports nothing
+else of the audit; the recipes (training) never import the audit that consumes them.
+"""
 
 import ast
 import pathlib
@@ -15,6 +19,15 @@ def _imported_modules(path: pathlib.Path):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             yield node.module
+
+
+def _imported_names(path: pathlib.Path):
+    """Every dotted name an import binds: `from a.b import c` gives `a.b.c` (module or attribute)."""
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
 
 
 def _violations(package: str, forbidden, skip=()):
@@ -42,3 +55,39 @@ def test_the_audit_never_imports_the_export_package():
 @pytest.mark.parametrize("package", ["mcmia_tf", "tflite_export"])
 def test_no_package_imports_the_command_lines_or_benchmarks(package):
     assert _violations(package, {"pipelines", "bench"}) == []
+
+
+
+def _within(name: str, module: str) -> bool:
+    return name == module or name.startswith(module + ".")
+
+
+def _name_violations(package: str, forbidden, allowed=()):
+    """Imports in `package` of a name inside a `forbidden` module and outside every `allowed` one."""
+    found = []
+    for path in sorted((_ROOT / package).rglob("*.py")):
+        relative = path.relative_to(_ROOT).as_posix()
+        for name in _imported_names(path):
+            if (any(_within(name, module) for module in forbidden)
+                    and not any(_within(name, module) for module in allowed)):
+                found.append(f"{relative} imports {name}")
+    return found
+
+
+def test_the_export_package_imports_only_the_audits_predictor_protocol():
+    # `tflite_export.runtime.TFLitePredictor` implements `mcmia_tf.audit.predictors.Predictor`;
+    # running an audit (`mcmia_tf.audit.audit_deployed_model`) is the caller's business.
+    assert _name_violations("tflite_export", {"mcmia_tf.audit"},
+                            allowed={"mcmia_tf.audit.predictors"}) == []
+
+
+def test_the_recipes_never_import_the_audit_or_the_study():
+    # The audit trains reference models with a recipe (audit -> recipes): the reverse
+    # edge would be a cycle.
+    assert _name_violations("mcmia_tf/recipes", {"mcmia_tf.audit", "mcmia_tf.study"}) == []
+
+
+def test_the_defences_never_import_the_recipes_audit_or_study():
+    # The recipes train with the defences (recipes -> privacy), not the other way round.
+    assert _name_violations("mcmia_tf/privacy", {"mcmia_tf.recipes", "mcmia_tf.audit",
+                                                 "mcmia_tf.study"}) == []

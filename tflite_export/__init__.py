@@ -6,7 +6,6 @@ from tflite_export.converter import convert
 from tflite_export.converter import MODES
 from tflite_export.converter import representative_dataset
 from tflite_export.converter import strip_for_export
-from tflite_export.evaluate import audit_deployed_model
 from tflite_export.evaluate import evaluate_export
 from tflite_export.evaluate import ExportEvaluation
 from tflite_export.evaluate import LatencyStats
@@ -43,7 +42,6 @@ __all__ = [
     "SurgeryReport",
     "TFLitePredictor",
     "TFLiteSummary",
-    "audit_deployed_model",
     "check_micro_compatible",
     "convert",
     "embed_metadata",

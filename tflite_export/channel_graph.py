@@ -2,11 +2,13 @@
 
 Surgery (`surgery.py`) needs, for every tensor of a Functional model, which of its
 channels are known constants and who reads them. This module walks the graph once,
-in dependency order, and groups tensors that share one channel axis: a Conv2D /
-Dense output carried through per-channel layers (batch norm, activations,
-pooling, dropout, zero padding, depthwise convolution), `Flatten` (channel `c`
-of an `H x W x C` tensor becomes rows `p * C + c`), and residual `Add`s (which
-join the groups of their inputs). Per tensor it propagates the constant value of
+in dependency order (read from `model.get_config()` by
+`mcmia_tf.pruning.coupling.layer_graph`, the parser pruning's coupling uses), and
+groups tensors that share one channel axis: a Conv2D / Dense output carried
+through per-channel layers (batch norm, activations, pooling, dropout, zero
+padding, depthwise convolution), `Flatten` (channel `c` of an `H x W x C` tensor
+becomes rows `p * C + c`), and residual `Add`s (which join the groups of their
+inputs). Per tensor it propagates the constant value of
 each channel, NaN when the channel varies:
 
 * a Conv2D / Dense output channel with an all-zero kernel slice is `act(bias_c)`;
@@ -27,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from mcmia_tf.compat import keras
+from mcmia_tf.pruning.coupling import layer_graph
 
 __all__ = ["Group", "TensorInfo", "analyse", "is_reader"]
 
@@ -158,6 +161,25 @@ def _is_channelwise_layer(layer, rank: int) -> bool:
     return False
 
 
+def _call_outputs(layer, inputs: list) -> list:
+    """The output KerasTensors of the call of `layer` whose first argument is `inputs`.
+
+    The public `get_input_at` / `get_output_at` number every call of the layer,
+    also those outside this model, so the call is found by its input tensors.
+    """
+    wanted = {id(tensor) for tensor in inputs}
+    index = 0
+    while True:
+        try:
+            call_inputs = tf.nest.flatten(layer.get_input_at(index))
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(f"Layer {layer.name} has no call on the tensors the model's "
+                             "config gives it.") from error
+        if wanted <= {id(tensor) for tensor in call_inputs}:
+            return tf.nest.flatten(layer.get_output_at(index))
+        index += 1
+
+
 def analyse(model) -> list:
     """Walks the graph once, in dependency order; returns the channel groups (`Group`)."""
     infos = {}  # id(KerasTensor) -> TensorInfo
@@ -179,59 +201,60 @@ def analyse(model) -> list:
             if id(tensor) in infos:
                 infos[id(tensor)].group.root().pinned = True
 
-    nodes_by_depth = model._nodes_by_depth  # pylint: disable=protected-access
+    graph = layer_graph(model)
+    tensors = {}  # (layer name, node index) -> the call's output KerasTensors
+    for ref, tensor in zip(graph.inputs, model.inputs):
+        tensors[ref[:2]] = [tensor]
+        new_group(tensor, pinned=True)
     node_counts = {}
-    for nodes in nodes_by_depth.values():
-        for node in nodes:
-            node_counts[node.layer.name] = node_counts.get(node.layer.name, 0) + 1
-    for depth in sorted(nodes_by_depth, reverse=True):
-        for node in nodes_by_depth[depth]:
-            layer = node.layer
-            inputs = tf.nest.flatten(node.keras_inputs)
-            outputs = tf.nest.flatten(node.outputs)
-            known = [infos[id(t)] for t in inputs if id(t) in infos]
-            for info in known:  # groups joined by an `Add` since this tensor was seen
-                info.group = info.group.root()
-            single = known[0] if len(known) == 1 and len(inputs) == 1 else None
-            if node_counts[layer.name] > 1 or _mixes_channels(layer):
-                # A shared layer cannot take one slicing for all its uses; a softmax
-                # normalises over the channels, so none can be removed around it.
-                single, known = None, []
-            if isinstance(layer, _L.InputLayer):
-                new_group(outputs[0], pinned=True)
-            elif is_reader(layer) and single is not None:
-                single.group.readers.append((layer, single.positions, single.constants))
-                new_group(outputs[0], producer=layer, constants=_producer_constants(layer))
-            elif single is not None and single.positions == 1 and (
-                    isinstance(layer, _ELEMENTWISE + _POOLING + (_L.ZeroPadding2D,))
-                    or _is_channelwise_layer(layer, inputs[0].shape.rank)):
-                constants = single.constants
-                if isinstance(layer, _ELEMENTWISE):
-                    constants = _apply_elementwise(layer, constants)
-                elif isinstance(layer, _L.ZeroPadding2D):
-                    constants = np.where(constants == 0, 0.0, np.nan)
-                elif isinstance(layer, _L.BatchNormalization):
-                    constants = _batch_norm_constants(layer, constants)
-                    single.group.channelwise.append(layer)
-                elif isinstance(layer, _L.DepthwiseConv2D):
-                    constants = _depthwise_constants(layer, constants)
-                    single.group.channelwise.append(layer)
-                infos[id(outputs[0])] = TensorInfo(single.group, 1, constants)
-            elif single is not None and isinstance(layer, _L.Flatten):
-                spatial = int(np.prod(inputs[0].shape[1:-1])) * single.positions
-                infos[id(outputs[0])] = TensorInfo(single.group, spatial, single.constants)
-            elif single is not None and single.positions > 1 and isinstance(layer, _ELEMENTWISE):
-                infos[id(outputs[0])] = TensorInfo(
-                    single.group, single.positions, _apply_elementwise(layer, single.constants))
-            elif (isinstance(layer, _L.Add) and len(known) == len(inputs)
-                  and all(info.positions == 1 for info in known)):
-                group = merge([info.group for info in known])
-                constants = np.sum([info.constants for info in known], axis=0)
-                infos[id(outputs[0])] = TensorInfo(group, 1, constants)
-            else:  # a layer this module cannot see through: keep every channel around it
-                pin_inputs(inputs)
-                for tensor in outputs:
-                    new_group(tensor, pinned=True)
+    for node in graph.nodes:
+        node_counts[node.name] = node_counts.get(node.name, 0) + 1
+    for node in graph.nodes:
+        layer = model.get_layer(node.name)
+        inputs = [tensors[ref[:2]][ref[2]] for ref in node.inbound + node.other_inbound]
+        outputs = _call_outputs(layer, inputs[:len(node.inbound)])
+        tensors[(node.name, node.index)] = outputs
+        known = [infos[id(t)] for t in inputs if id(t) in infos]
+        for info in known:  # groups joined by an `Add` since this tensor was seen
+            info.group = info.group.root()
+        single = known[0] if len(known) == 1 and len(inputs) == 1 else None
+        if node_counts[layer.name] > 1 or _mixes_channels(layer):
+            # A shared layer cannot take one slicing for all its uses; a softmax
+            # normalises over the channels, so none can be removed around it.
+            single, known = None, []
+        if is_reader(layer) and single is not None:
+            single.group.readers.append((layer, single.positions, single.constants))
+            new_group(outputs[0], producer=layer, constants=_producer_constants(layer))
+        elif single is not None and single.positions == 1 and (
+                isinstance(layer, _ELEMENTWISE + _POOLING + (_L.ZeroPadding2D,))
+                or _is_channelwise_layer(layer, inputs[0].shape.rank)):
+            constants = single.constants
+            if isinstance(layer, _ELEMENTWISE):
+                constants = _apply_elementwise(layer, constants)
+            elif isinstance(layer, _L.ZeroPadding2D):
+                constants = np.where(constants == 0, 0.0, np.nan)
+            elif isinstance(layer, _L.BatchNormalization):
+                constants = _batch_norm_constants(layer, constants)
+                single.group.channelwise.append(layer)
+            elif isinstance(layer, _L.DepthwiseConv2D):
+                constants = _depthwise_constants(layer, constants)
+                single.group.channelwise.append(layer)
+            infos[id(outputs[0])] = TensorInfo(single.group, 1, constants)
+        elif single is not None and isinstance(layer, _L.Flatten):
+            spatial = int(np.prod(inputs[0].shape[1:-1])) * single.positions
+            infos[id(outputs[0])] = TensorInfo(single.group, spatial, single.constants)
+        elif single is not None and single.positions > 1 and isinstance(layer, _ELEMENTWISE):
+            infos[id(outputs[0])] = TensorInfo(
+                single.group, single.positions, _apply_elementwise(layer, single.constants))
+        elif (isinstance(layer, _L.Add) and len(known) == len(inputs)
+              and all(info.positions == 1 for info in known)):
+            group = merge([info.group for info in known])
+            constants = np.sum([info.constants for info in known], axis=0)
+            infos[id(outputs[0])] = TensorInfo(group, 1, constants)
+        else:  # a layer this module cannot see through: keep every channel around it
+            pin_inputs(inputs)
+            for tensor in outputs:
+                new_group(tensor, pinned=True)
     for tensor in tf.nest.flatten(model.outputs):
         infos[id(tensor)].group.root().pinned = True
     return list({id(g.root()): g.root() for g in groups}.values())

@@ -24,9 +24,6 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
-# The wrapper class is not re-exported by tfmot's public API; `strip_pruning`
-# itself tests against this class.
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from mcmia_tf.compat import ensure_tf_keras_model, keras
 from tflite_export.metadata import ModelMetadata, embed_metadata
@@ -40,8 +37,25 @@ _QUANTIZE_WRAPPERS = (tfmot.quantization.keras.QuantizeWrapper,
                       tfmot.quantization.keras.QuantizeWrapperV2)
 
 
+def _pruning_wrapper_class() -> type:
+    """tfmot's `PruneLowMagnitude` wrapper, which its public API does not export.
+
+    `prune_scope()` (public) registers it under its class name for deserialisation;
+    reading it back from that scope avoids importing tfmot's internal module.
+    """
+    with tfmot.sparsity.keras.prune_scope():
+        wrapper = keras.utils.get_registered_object("PruneLowMagnitude")
+    if not isinstance(wrapper, type):
+        raise ImportError("tfmot.sparsity.keras.prune_scope() no longer registers "
+                          "`PruneLowMagnitude`; update tflite_export.converter.")
+    return wrapper
+
+
+_PRUNING_WRAPPER = _pruning_wrapper_class()
+
+
 def _has_pruning_wrappers(model: keras.Model) -> bool:
-    return any(isinstance(layer, pruning_wrapper.PruneLowMagnitude)
+    return any(isinstance(layer, _PRUNING_WRAPPER)
                or (isinstance(layer, keras.Model) and _has_pruning_wrappers(layer))
                for layer in model.layers)
 

@@ -11,12 +11,11 @@ For a Keras model and one of its `.tflite` exports, on the test split:
   (the op resolver actually used is recorded);
 * for micro exports: accuracy in the TFLite Micro interpreter and the smallest
   tensor arena that runs the model;
-* leakage of the deployed file: `audit_deployed_model` runs
-  `mcmia_tf.audit.run_audit` with the `.tflite` as target, so every attack
-  queries exactly what ships. Quantisation perturbs the confidences that
-  membership attacks read, so the deployed model's leakage can differ from the
-  Keras model's; audit both with the same `cache_dir` to share the reference
-  models.
+* leakage of the deployed file: `ExportEvaluation.with_leakage` reads the TPR
+  at 0.1% FPR from an audit report of the file. The audit runs on the caller's
+  side (`mcmia_tf.audit.audit_deployed_model(TFLitePredictor(content), ...)`),
+  so every attack queries exactly what ships; this package implements the
+  audit's `Predictor` protocol and imports nothing else of the audit.
 """
 
 import dataclasses
@@ -25,14 +24,13 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from mcmia_tf.audit import AuditConfig, AuditReport, run_audit
 from mcmia_tf.audit.predictors import KerasPredictor
 from tflite_export import micro as micro_lib
 from tflite_export.inspection import summarize, zipped_size
 from tflite_export.runtime import TFLitePredictor
 
 __all__ = ["LatencyStats", "ExportEvaluation", "measure_latency", "evaluate_export",
-           "audit_deployed_model", "LEAKAGE_FPR_KEY"]
+           "LEAKAGE_FPR_KEY"]
 
 LEAKAGE_FPR_KEY = "0.1pct"
 
@@ -107,10 +105,10 @@ class ExportEvaluation:
         """`test_accuracy - keras_test_accuracy` (negative: the export lost accuracy)."""
         return self.test_accuracy - self.keras_test_accuracy
 
-    def with_leakage(self, report: AuditReport, attack: Optional[str] = None
-                     ) -> "ExportEvaluation":
+    def with_leakage(self, report, attack: Optional[str] = None) -> "ExportEvaluation":
         """Returns a copy with the TPR at 0.1% FPR of `attack` (default: LiRA online if run,
-        else the strongest attack) from an audit of this file."""
+        else the strongest attack) from `report`, a `mcmia_tf.audit.AuditReport` of this
+        file (e.g. from `mcmia_tf.audit.audit_deployed_model`)."""
         names = [a.name for a in report.attacks]
         if attack is None:
             attack = "lira_online" if "lira_online" in names else report.strongest.name
@@ -183,24 +181,3 @@ def evaluate_export(keras_model, model_content: bytes, x_test: np.ndarray, y_tes
         test_accuracy=float(np.mean(outputs.argmax(axis=1) == y_test)),
         agreement=float(np.mean(outputs.argmax(axis=1) == keras_outputs.argmax(axis=1))),
         latency=latency, arena_bytes=arena)
-
-
-def audit_deployed_model(model_content: bytes, x: np.ndarray, y: np.ndarray, split, recipe,
-                         config: AuditConfig = AuditConfig(), cache_dir: Optional[str] = None,
-                         verbose: int = 0) -> AuditReport:
-    """Runs the full `mcmia_tf.audit` suite with the `.tflite` file as the target.
-
-    Args:
-      model_content: the `.tflite` bytes.
-      x, y: the training split indexed by `split`.
-      split: the `MembershipSplit` the source model was trained with.
-      recipe: the source model's `TrainingRecipe` (for shadow / reference models).
-      config: which attacks to run.
-      cache_dir: shared with the Keras model's audit to reuse its reference models.
-      verbose: 1 prints progress.
-
-    Returns:
-      The `AuditReport` of the deployed model.
-    """
-    return run_audit(TFLitePredictor(model_content), x, y, split, recipe=recipe, config=config,
-                     cache_dir=cache_dir, target_facts={"deployed": True}, verbose=verbose)

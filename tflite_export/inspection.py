@@ -10,7 +10,9 @@ import io
 import zipfile
 
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema_fb
+# LiteRT's copy of the flatbuffer schema (TensorFlow's is internal:
+# `tensorflow.lite.python.schema_py_generated`).
+from ai_edge_litert import schema_py_generated as schema_fb
 
 __all__ = ["TFLiteSummary", "summarize", "operator_names", "zipped_size"]
 

@@ -20,8 +20,10 @@ import json
 from typing import Any, Optional, Sequence
 
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema_fb
-from tensorflow.lite.tools import flatbuffer_utils
+# LiteRT's own copies of the flatbuffer schema and its helpers (the same schema as
+# TensorFlow's internal `tensorflow.lite.python.schema_py_generated`).
+from ai_edge_litert import schema_py_generated as schema_fb
+from ai_edge_litert.tools import flatbuffer_utils
 
 __all__ = ["METADATA_NAME", "ModelMetadata", "embed_metadata", "read_metadata"]
 
@@ -134,7 +136,7 @@ def embed_metadata(model_content: bytes, metadata: ModelMetadata) -> bytes:
         entry.name = METADATA_NAME
         entry.buffer = len(model.buffers) - 1
         model.metadata.append(entry)
-    return flatbuffer_utils.convert_object_to_bytearray(model)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def read_metadata(model_content: bytes) -> Optional[ModelMetadata]:

@@ -40,7 +40,7 @@ import tempfile
 from typing import Optional, Union
 
 import numpy as np
-from tflite_micro.python.tflite_micro import runtime as micro_runtime
+from tflite_micro import runtime as micro_runtime  # the package's public alias
 
 from tflite_export.inspection import summarize
 from tflite_export.runtime import dequantize, load_model_content, quantize
@@ -272,7 +272,7 @@ class MicroModel:
 _ARENA_TRIAL = """
 import sys
 import numpy as np
-from tflite_micro.python.tflite_micro import runtime
+from tflite_micro import runtime
 with open(sys.argv[1], "rb") as f:
     interpreter = runtime.Interpreter.from_bytes(f.read(), arena_size=int(sys.argv[2]))
 details = interpreter.get_input_details(0)

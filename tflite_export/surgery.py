@@ -34,7 +34,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from mcmia_tf.compat import ensure_tf_keras_model, keras
+from mcmia_tf.compat import ensure_tf_keras_model, has_layer_graph, keras
 from tflite_export import channel_graph
 from tflite_export.bias_map_conv import Conv2DWithBiasMap
 
@@ -224,7 +224,7 @@ def remove_pruned_channels(model: keras.Model, verify_inputs: Optional[np.ndarra
       ValueError: for a subclassed model, or if the verification fails.
     """
     model = ensure_tf_keras_model(model)
-    if not getattr(model, "_is_graph_network", False):
+    if not has_layer_graph(model):
         raise ValueError(
             "Invalid value for argument `model`. Expected a Functional or Sequential model "
             f"with a known input shape; received a subclassed model ({type(model).__name__}), "

@@ -18,8 +18,6 @@ from mcmia_tf.audit.predictors import Predictor
 from mcmia_tf.audit.predictors import SavedModelPredictor
 from mcmia_tf.audit.reference_models import ReferenceModelCache
 from mcmia_tf.audit.reference_models import ReferenceOutputs
-from mcmia_tf.audit.reference_models import StandardTrainingRecipe
-from mcmia_tf.audit.reference_models import TrainingRecipe
 from mcmia_tf.audit.report import AttackResult
 from mcmia_tf.audit.report import AuditPredictions
 from mcmia_tf.audit.report import AuditReport
@@ -30,6 +28,7 @@ from mcmia_tf.audit.significance import NoiseFloor
 from mcmia_tf.audit.significance import permutation_floor
 from mcmia_tf.audit.significance import select_strongest
 from mcmia_tf.audit.significance import StrongestAttack
+from mcmia_tf.audit.suite import audit_deployed_model
 from mcmia_tf.audit.suite import run_audit
 from mcmia_tf.audit.threshold import fit_calibration
 from mcmia_tf.audit.threshold import membership_statistic
@@ -53,10 +52,9 @@ __all__ = [
     "RocCurve",
     "SavedModelPredictor",
     "ShadowAttack",
-    "StandardTrainingRecipe",
     "StrongestAttack",
-    "TrainingRecipe",
     "as_predictor",
+    "audit_deployed_model",
     "augmented_views",
     "compute_attack_metrics",
     "fit_calibration",

@@ -13,7 +13,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from mcmia_tf.audit import metrics as metrics_lib
 from mcmia_tf.audit import predictors
@@ -22,8 +21,9 @@ from mcmia_tf.compat import keras
 
 __all__ = ["MembershipAuditCallback"]
 
-_SCALAR_METADATA = summary_pb2.SummaryMetadata(
-    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+# (`tf.compat.v1.SummaryMetadata` is TF's public export of the summary proto.)
+_SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
+    plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars"))
 
 
 def _subsample(x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator,

@@ -1,9 +1,10 @@
-"""Training recipes and the resumable, shardable cache of reference / shadow models.
+"""The resumable, shardable cache of reference / shadow models.
 
 Shadow models (Shokri et al., S&P 2017) and LiRA reference models (Carlini et al.,
-S&P 2022) only mean something if they are trained exactly like the target. A
-`TrainingRecipe` is that single definition: the target, every shadow model and
-every reference model come out of the same `recipe.train(x, y, seed=...)`.
+S&P 2022) only mean something if they are trained exactly like the target, so the
+cache trains them with the target's `mcmia_tf.recipes.TrainingRecipe`: the
+target, every shadow model and every reference model come out of the same
+`recipe.train(x, y, seed=...)`.
 
 Training K models is the whole cost of a strong audit, so `ReferenceModelCache`
 keeps each model and its outputs on disk:
@@ -26,112 +27,22 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import List, Mapping, Optional, Protocol, Sequence, runtime_checkable
+from typing import List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from mcmia_tf.audit import predictors
 from mcmia_tf.compat import keras
-from mcmia_tf.models import build_model
+from mcmia_tf.recipes.protocol import TrainingRecipe
 
 __all__ = [
-    "TrainingRecipe",
-    "StandardTrainingRecipe",
     "ReferenceOutputs",
     "ReferenceModelCache",
     "model_seed",
 ]
 
 _FORMAT_VERSION = 1
-_OPTIMIZERS = ("adam", "sgd")
-
-
-@runtime_checkable
-class TrainingRecipe(Protocol):
-    """Trains a model from scratch; used for the target, shadow and reference models.
-
-    `train` must depend only on its arguments (same data and seed, same model up to
-    floating-point nondeterminism), and return a tf_keras model whose outputs are
-    logits or probabilities (see `predictors.KerasPredictor`). `to_dict()`, if
-    defined, must describe the recipe in JSON; the cache uses it to refuse mixing
-    models of different recipes.
-    """
-
-    def train(self, x: np.ndarray, y: np.ndarray, *, seed: int) -> keras.Model:
-        ...
-
-
-@dataclasses.dataclass(frozen=True)
-class StandardTrainingRecipe:
-    """Plain `model.fit` of a `mcmia_tf.models` architecture with cross-entropy.
-
-    Attributes:
-      model_name: a name accepted by `mcmia_tf.models.build_model`.
-      input_shape: shape of one example.
-      num_classes: number of classes.
-      width: width multiplier of the architecture.
-      epochs: training epochs.
-      batch_size: mini-batch size.
-      learning_rate: optimizer learning rate.
-      optimizer: "adam" or "sgd".
-      model_kwargs: extra builder arguments (e.g. `{"hidden_units": [64]}` for "mlp").
-    """
-
-    model_name: str
-    input_shape: Sequence[int]
-    num_classes: int
-    width: float = 1.0
-    epochs: int = 30
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
-    model_kwargs: Mapping[str, object] = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self):
-        object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"Invalid value for argument `{name}`. Expected a positive "
-                                 f"integer. Received: {name}={value!r}")
-        if not self.learning_rate > 0:
-            raise ValueError("Invalid value for argument `learning_rate`. Expected a positive "
-                             f"float. Received: learning_rate={self.learning_rate!r}")
-        if self.optimizer not in _OPTIMIZERS:
-            raise ValueError(f"Invalid value for argument `optimizer`. Expected one of "
-                             f"{_OPTIMIZERS}. Received: optimizer={self.optimizer!r}")
-
-    def build(self, seed: int) -> keras.Model:
-        """The compiled, untrained model."""
-        model = build_model(self.model_name, self.input_shape, self.num_classes,
-                            width=self.width, seed=int(seed), **dict(self.model_kwargs))
-        optimizer_class = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
-        model.compile(optimizer=optimizer_class[self.optimizer](self.learning_rate),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
-        return model
-
-    def train(self, x: np.ndarray, y: np.ndarray, *, seed: int) -> keras.Model:
-        """Builds the model with `seed` and fits it on `(x, y)`; returns logits outputs."""
-        model = self.build(seed)
-        # An op-level shuffle seed makes the epoch order a function of `seed` alone,
-        # without touching TensorFlow's global random state.
-        data = (tf.data.Dataset.from_tensor_slices((x, y))
-                .shuffle(len(x), seed=int(seed), reshuffle_each_iteration=True)
-                .batch(self.batch_size))
-        model.fit(data, epochs=self.epochs, verbose=0)
-        return model
-
-    def to_dict(self) -> dict:
-        config = dataclasses.asdict(self)
-        config["input_shape"] = list(self.input_shape)
-        config["model_kwargs"] = dict(self.model_kwargs)
-        return config
-
-    @classmethod
-    def from_dict(cls, config: Mapping) -> "StandardTrainingRecipe":
-        return cls(**config)
 
 
 def model_seed(base_seed: int, model_index: int) -> int:

@@ -1,5 +1,8 @@
 """`run_audit`: every attack against one target model, in one call.
 
+`audit_deployed_model` runs it on a deployed model (e.g. a `.tflite` file) behind
+its `Predictor`.
+
 Data roles (from a `MembershipSplit` over the training split `x, y`; see
 `candidates.AuditCandidates`):
 
@@ -41,13 +44,13 @@ from mcmia_tf.audit.config import ATTACK_NAMES
 from mcmia_tf.audit.config import AuditConfig
 from mcmia_tf.audit.reference_attacks import reference_attack_scores
 from mcmia_tf.audit.reference_models import ReferenceModelCache
-from mcmia_tf.audit.reference_models import TrainingRecipe
 from mcmia_tf.audit.report import AttackResult, AuditPredictions, AuditReport, ScoredAttack
 from mcmia_tf.data import draw_inclusion_masks
 from mcmia_tf.data import draw_paired_inclusion_masks
+from mcmia_tf.recipes.protocol import TrainingRecipe
 
-__all__ = ["ATTACK_NAMES", "AuditConfig", "build_model_caches", "check_disjoint_roles",
-           "run_audit"]
+__all__ = ["ATTACK_NAMES", "AuditConfig", "audit_deployed_model", "build_model_caches",
+           "check_disjoint_roles", "run_audit"]
 
 # The FPR the strongest attack is ranked and floored at, when the candidates resolve it.
 _HEADLINE_FPR = 0.001
@@ -320,3 +323,39 @@ def run_audit(target, x: np.ndarray, y: np.ndarray, split, recipe: Optional[Trai
         report.save(output_dir, predictions)
         _log(verbose, f"report written to {output_dir}")
     return report
+
+
+def audit_deployed_model(predictor: predictors.Predictor, x: np.ndarray, y: np.ndarray, split,
+                         recipe: Optional[TrainingRecipe] = None,
+                         config: AuditConfig = AuditConfig(), cache_dir: Optional[str] = None,
+                         verbose: int = 0) -> AuditReport:
+    """Runs `run_audit` on what ships: the deployed model, behind its `Predictor`.
+
+    Every attack queries exactly the deployed file (for a `.tflite` file,
+    `tflite_export.TFLitePredictor(model_content)`). Quantisation perturbs the
+    confidences that membership attacks read, so the deployed model's leakage can
+    differ from the Keras model's; audit both with the same `cache_dir` to share
+    the shadow and reference models, which are trained with the source model's recipe.
+
+    Args:
+      predictor: the deployed model as a `Predictor`.
+      x, y: the training split indexed by `split`.
+      split: the `MembershipSplit` the source model was trained with.
+      recipe: the source model's `TrainingRecipe` (for shadow / reference models).
+      config: which attacks to run.
+      cache_dir: shared with the Keras model's audit to reuse its models.
+      verbose: 1 prints progress.
+
+    Returns:
+      The `AuditReport` of the deployed model (`target["deployed"]` is True).
+
+    Raises:
+      TypeError: if `predictor` is not a `Predictor` (e.g. the file's bytes).
+    """
+    if not isinstance(predictor, predictors.Predictor):
+        raise TypeError("Invalid value for argument `predictor`. Expected a "
+                        "`mcmia_tf.audit.Predictor` of the deployed model, e.g. "
+                        "`tflite_export.TFLitePredictor(model_content)` for a `.tflite` file. "
+                        f"Received: {type(predictor).__name__}")
+    return run_audit(predictor, x, y, split, recipe=recipe, config=config, cache_dir=cache_dir,
+                     target_facts={"deployed": True}, verbose=verbose)

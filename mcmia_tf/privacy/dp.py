@@ -253,8 +253,8 @@ def find_noise_multiplier(target_epsilon: float,
 
     Args:
       target_epsilon: the privacy budget, > 0.
-      num_examples, batch_size, epochs, delta, used_microbatching, sampling,
-        accountant: as in `compute_epsilon`.
+      num_examples, batch_size, epochs, delta: as in `compute_epsilon`.
+      used_microbatching, sampling, accountant: as in `compute_epsilon`.
       max_noise_multiplier: the largest sigma considered.
       tolerance: width of the final bracket on sigma.
 
@@ -301,7 +301,8 @@ class PrivacyGuarantee:
       epsilon: the bound under `sampling` and `accountant`.
       epsilon_shuffled: the bound with each example once per epoch and no
         amplification (tensorflow-privacy's conservative line).
-      delta, noise_multiplier, l2_norm_clip, num_examples, batch_size,
+      delta, noise_multiplier, l2_norm_clip, num_examples, batch_size: the run's
+        parameters.
       num_microbatches, epochs, sampling, accountant: the run's parameters
         (`sampling`: the accountant's assumption).
       clipping: "per-example" or "<M> microbatches".

@@ -36,6 +36,7 @@ from typing import Optional
 import tensorflow as tf
 
 from mcmia_tf.compat import ensure_tf_keras_model
+from mcmia_tf.compat import has_layer_graph
 from mcmia_tf.compat import import_tf_privacy
 from mcmia_tf.compat import keras
 from mcmia_tf.privacy import per_example_norms
@@ -80,7 +81,7 @@ def clipped_gradient_sum(model, registry, x, y, loss_fn, l2_norm_clip: float):
     records = []  # (pre-activation output s_l, its squared-norm function, layer weights)
 
     def generator(layer, args, kwargs):
-        if isinstance(layer, keras.Model) and getattr(layer, "_is_graph_network", False):
+        if has_layer_graph(layer):
             # Recurse here, so that every record is one layer (tensorflow-privacy only
             # recurses into Keras 3 sub-models).
             outputs, _ = utils.model_forward_pass(layer, args[0] if len(args) == 1 else args,

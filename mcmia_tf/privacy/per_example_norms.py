@@ -24,6 +24,7 @@ import warnings
 import tensorflow as tf
 
 from mcmia_tf.compat import ensure_tf_keras_model
+from mcmia_tf.compat import has_layer_graph
 from mcmia_tf.compat import import_tf_privacy
 from mcmia_tf.compat import keras
 
@@ -379,7 +380,7 @@ def per_example_squared_norms(model, registry, x, y, loss_fn):
         `Loss`, whose reduction is then replaced by "none".
     """
     ensure_tf_keras_model(model)
-    if not getattr(model, "_is_graph_network", False):
+    if not has_layer_graph(model):
         raise ValueError(f"Model {model.name} has no layer graph: build it on `keras.Input` "
                          "(functional or Sequential with an input shape).")
     if isinstance(loss_fn, keras.losses.Loss):

@@ -54,8 +54,9 @@ class ADMMPruning(pruner_lib.DynamicRegularizationPruning):
     (target = the model or `model.pruning_target`), like the reweighted penalty.
 
     Args:
-      target_sparsity, structure, prune_at, unit, layer_sparsity, layer_structure,
-        exclude, edge_layer_sparsity: see `DynamicRegularizationPruning`.
+      target_sparsity, structure, prune_at, unit: see `DynamicRegularizationPruning`.
+      layer_sparsity, layer_structure, exclude, edge_layer_sparsity: see
+        `DynamicRegularizationPruning`.
       rho: initial penalty parameter of the augmented Lagrangian.
       rho_growth: factor applied to rho after every Z/U update (1.0 = constant).
       rho_max: upper bound of rho (None = unbounded).

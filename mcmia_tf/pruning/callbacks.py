@@ -20,7 +20,6 @@ from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from mcmia_tf.compat import keras
 from mcmia_tf.pruning import registry
@@ -29,8 +28,9 @@ __all__ = ["PruningCallback"]
 
 # TensorBoard's scalar-plugin tag, written with the core `tf.summary.write` op so
 # that logging works without the `tensorboard` package installed.
-_SCALAR_METADATA = summary_pb2.SummaryMetadata(
-    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+# (`tf.compat.v1.SummaryMetadata` is TF's public export of the summary proto.)
+_SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
+    plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars"))
 
 
 def _write_scalar(tag: str, value: float, step: int) -> None:

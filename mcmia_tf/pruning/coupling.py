@@ -14,7 +14,8 @@ own, but two architectures tie channels across layers:
   that channel (the expansion 1x1 convolution).
 
 `coupled_channel_sets` walks the Functional graph from `model.get_config()` (its
-public description of the layer graph), in the spirit of the channel-dependency
+public description of the layer graph, read by `layer_graph`, which
+`tflite_export.channel_graph` shares), in the spirit of the channel-dependency
 graphs of structured-pruning libraries (e.g. Fang et al., "DepGraph", CVPR 2023):
 every `Conv2D` / `Dense` output starts a channel set; layers that act channel by
 channel (normalisation, activations, pooling, dropout, zero padding, depthwise
@@ -23,13 +24,19 @@ of their inputs. Any other layer starts a fresh, uncoupled set. Nested sub-model
 are not followed (their kernels stay uncoupled).
 """
 
-from typing import Dict, List, Optional
+import dataclasses
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from mcmia_tf.compat import keras
 
-__all__ = ["coupled_channel_sets", "plan_masks"]
+__all__ = ["GraphNode", "LayerGraph", "layer_graph", "coupled_channel_sets", "plan_masks"]
+
+# A tensor of the graph: (producing layer's name, node index, tensor index), in the
+# numbering of `model.get_config()` (the node index counts the layer's calls in
+# this model; a nested Functional model's calls start at 1).
+TensorRef = Tuple[str, int, int]
 
 _L = keras.layers
 # Layers whose output channel c depends only on input channel c.
@@ -62,12 +69,134 @@ class _UnionFind:
         return roots[0]
 
 
-def _inbound_layer_names(layer_config: dict) -> List[str]:
-    """Names of the layers feeding a layer's first call, from its config."""
-    nodes = layer_config.get("inbound_nodes") or []
-    if not nodes:
-        return []
-    return [entry[0] for entry in nodes[0]]  # tf_keras: [[name, node, tensor, kwargs], ...]
+@dataclasses.dataclass(frozen=True)
+class GraphNode:
+    """One call of a layer in a model's graph.
+
+    Attributes:
+      name: the layer's name (`model.get_layer(name)`).
+      index: the call's node index (see `TensorRef`).
+      inbound: the tensors of the call's first argument (a layer's input).
+      other_inbound: the tensors passed as other arguments (e.g. `mask=`).
+    """
+
+    name: str
+    index: int
+    inbound: Tuple[TensorRef, ...]
+    other_inbound: Tuple[TensorRef, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerGraph:
+    """A model's layer calls in dependency order, and its input and output tensors.
+
+    `nodes` holds no node for the model's `InputLayer`s: their tensors are `inputs`
+    (in the order of `model.inputs`).
+    """
+
+    nodes: Tuple[GraphNode, ...]
+    inputs: Tuple[TensorRef, ...]
+    outputs: Tuple[TensorRef, ...]
+
+
+def _is_tensor_ref(item, names) -> bool:
+    # tf_keras node data: [name, node, tensor] or [name, node, tensor, kwargs]
+    # (constants in the first argument are ["_CONSTANT_VALUE", -1, value, kwargs]).
+    return (isinstance(item, (list, tuple)) and len(item) in (3, 4) and isinstance(item[0], str)
+            and item[0] in names and isinstance(item[1], int) and isinstance(item[2], int))
+
+
+def _call_inbound(call_data, names) -> Tuple[Tuple[TensorRef, ...], Tuple[TensorRef, ...]]:
+    """The tensors one serialised call reads: (first argument's, other arguments')."""
+    first, others = [], []
+
+    def walk_arguments(item):
+        if _is_tensor_ref(item, names):
+            others.append((item[0], item[1], item[2]))
+        elif isinstance(item, dict):
+            for value in item.values():
+                walk_arguments(value)
+        elif isinstance(item, (list, tuple)):
+            for value in item:
+                walk_arguments(value)
+
+    def walk_first(item):
+        if isinstance(item, (list, tuple)) and len(item) in (3, 4) and isinstance(item[0], str):
+            if _is_tensor_ref(item, names):
+                first.append((item[0], item[1], item[2]))
+            if len(item) == 4:
+                walk_arguments(item[3])
+        elif isinstance(item, dict):
+            for value in item.values():
+                walk_first(value)
+        elif isinstance(item, (list, tuple)):
+            for value in item:
+                walk_first(value)
+
+    walk_first(call_data)
+    return tuple(first), tuple(dict.fromkeys(ref for ref in others if ref not in first))
+
+
+def layer_graph(model: keras.Model) -> LayerGraph:
+    """The layer calls of a Sequential or Functional model, read from `model.get_config()`.
+
+    Only the model's own graph: a nested model is one node (its insides are not
+    followed).
+
+    Args:
+      model: a Sequential or Functional tf_keras model.
+    """
+    if isinstance(model, keras.Sequential):
+        # A chain from its input (the `InputLayer`'s tensor, named after it), when known.
+        inputs = () if model.inputs is None else ((model.inputs[0].name, 0, 0),)
+        nodes, previous = [], inputs
+        for layer in model.layers:
+            nodes.append(GraphNode(layer.name, 0, previous))
+            previous = ((layer.name, 0, 0),)
+        return LayerGraph(tuple(nodes), inputs, previous if nodes else ())
+    config = model.get_config()
+    layer_configs = config["layers"]
+    names = {layer_config["name"] for layer_config in layer_configs}
+    inputs = tuple((name, node, tensor) for name, node, tensor in config["input_layers"])
+    outputs = tuple((name, node, tensor) for name, node, tensor in config["output_layers"])
+    calls = {}  # layer name -> the inbound tensors of each of its calls, in order
+    for layer_config in layer_configs:
+        if layer_config.get("class_name") != "InputLayer":
+            calls[layer_config["name"]] = [_call_inbound(data, names)
+                                           for data in layer_config.get("inbound_nodes") or []]
+    # A layer's calls are numbered from the smallest index any tensor reference uses
+    # (0, or 1 for a nested Functional model, whose first call is its own graph).
+    first_index = {}
+    referenced = [ref for inbound in calls.values() for call in inbound
+                  for refs in call for ref in refs]
+    for ref in referenced + list(outputs):
+        first_index[ref[0]] = min(ref[1], first_index.get(ref[0], ref[1]))
+    by_key = {}
+    for name, inbound in calls.items():
+        for offset, (refs, other_refs) in enumerate(inbound):
+            index = first_index.get(name, 0) + offset
+            by_key[(name, index)] = GraphNode(name, index, refs, other_refs)
+    ordered, done = [], {(name, node) for name, node, _ in inputs}
+
+    def visit(key):  # dependencies first (iteratively: deep models)
+        stack = [(key, False)]
+        while stack:
+            current, expanded = stack.pop()
+            if current in done:
+                continue
+            if expanded:
+                done.add(current)
+                ordered.append(by_key[current])
+                continue
+            stack.append((current, True))
+            node = by_key[current]
+            for ref in reversed(node.inbound + node.other_inbound):
+                if (ref[0], ref[1]) not in done and (ref[0], ref[1]) in by_key:
+                    stack.append(((ref[0], ref[1]), False))
+
+    for key in by_key:
+        visit(key)
+    return LayerGraph(tuple(ordered), inputs, outputs)
 
 
 def coupled_channel_sets(model: keras.Model) -> Dict[str, int]:
@@ -83,22 +212,17 @@ def coupled_channel_sets(model: keras.Model) -> Dict[str, int]:
       channels are free are not in the dict; sets touching a model output are left
       out too (the outputs' channels cannot be removed).
     """
-    if isinstance(model, keras.Sequential):
-        layer_configs = [{"name": layer.name, "inbound_nodes": []} for layer in model.layers]
-        for previous, config in zip(layer_configs, layer_configs[1:]):
-            config["inbound_nodes"] = [[[previous["name"], 0, 0, {}]]]
-        output_names = [model.layers[-1].name]
-    else:
-        config = model.get_config()
-        layer_configs = config["layers"]
-        output_names = [entry[0] for entry in config["output_layers"]]
+    graph = layer_graph(model)
+    output_names = [ref[0] for ref in graph.outputs]
     sets = _UnionFind()
-    output_set: Dict[str, int] = {}
+    output_set: Dict[str, int] = {ref[0]: sets.new() for ref in graph.inputs}
     members: Dict[str, int] = {}
-    for layer_config in layer_configs:
-        name = layer_config["name"]
+    for node in graph.nodes:
+        name = node.name
+        if name in output_set:  # a shared layer: its first call decides
+            continue
         layer = model.get_layer(name)
-        inputs = [output_set[n] for n in _inbound_layer_names(layer_config) if n in output_set]
+        inputs = [output_set[ref[0]] for ref in node.inbound if ref[0] in output_set]
         if isinstance(layer, _L.DepthwiseConv2D):
             if layer.depth_multiplier == 1 and len(inputs) == 1:
                 output_set[name] = inputs[0]

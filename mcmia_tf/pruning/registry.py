@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from mcmia_tf.compat import ensure_tf_keras_model
+from mcmia_tf.compat import has_layer_graph
 from mcmia_tf.compat import keras
 from mcmia_tf.pruning import coupling as coupling_lib
 from mcmia_tf.pruning import structures as structures_lib
@@ -80,7 +81,7 @@ def resolve_pruning_target(model) -> keras.Model:
 
 
 def _check_graph_model(model: keras.Model, argument_name: str) -> keras.Model:
-    if isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False):
+    if isinstance(model, keras.Sequential) or has_layer_graph(model):
         if not model.built:
             raise ValueError(
                 f"Invalid value for argument `{argument_name}`. The model is not built: "

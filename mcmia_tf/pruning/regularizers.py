@@ -152,8 +152,9 @@ class ReweightedPruning(_GroupPenaltyPruning):
     `tf.add_n(classifier.losses)` minimise it; nothing changes in `compile`.
 
     Args:
-      target_sparsity, structure, prune_at, unit, layer_sparsity, layer_structure,
-        exclude, edge_layer_sparsity: see `DynamicRegularizationPruning`.
+      target_sparsity, structure, prune_at, unit: see `DynamicRegularizationPruning`.
+      layer_sparsity, layer_structure, exclude, edge_layer_sparsity: see
+        `DynamicRegularizationPruning`.
       penalty: the coefficient lambda; None calibrates it (module docstring).
       form: 'group' (alpha_g ||W_g||, alpha_g = 1/(||W_g|| + eps)) or 'squared'
         (alpha_g ||W_g||^2, alpha_g = 1/(||W_g||^2 + eps)).

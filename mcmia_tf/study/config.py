@@ -43,19 +43,21 @@ these presets would take months.
 """
 
 import dataclasses
-from typing import Mapping, Optional, Tuple
+import json
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from mcmia_tf.audit import ATTACK_NAMES
 from mcmia_tf.audit import AuditConfig
 from mcmia_tf.data import CANARY_KINDS
-from mcmia_tf.privacy.recipe_config import DPConfig
-from mcmia_tf.privacy.recipe_config import METHODS
-from mcmia_tf.privacy.recipe_config import MinMaxConfig
-from mcmia_tf.privacy.recipe_config import PruningConfig
-from mcmia_tf.privacy.recipe_config import RecipeConfig
-from mcmia_tf.privacy.recipe_config import TrainingConfig
+from mcmia_tf.recipes.config import DPConfig
+from mcmia_tf.recipes.config import METHODS
+from mcmia_tf.recipes.config import MinMaxConfig
+from mcmia_tf.recipes.config import PruningConfig
+from mcmia_tf.recipes.config import RecipeConfig
+from mcmia_tf.recipes.config import TrainingConfig
 
-__all__ = ["PRESETS", "StudyConfig", "dp_epsilon", "dp_method_name", "preset"]
+__all__ = ["PRESETS", "StudyConfig", "dp_epsilon", "dp_method_name", "parse_dp_override",
+           "preset"]
 
 EXPORT_MODES = ("float32", "int8")
 
@@ -71,7 +73,7 @@ class StudyConfig:
 
     Attributes:
       dataset: a `mcmia_tf.data.DATASET_NAMES` entry.
-      methods: subset of `mcmia_tf.privacy.METHODS`, run in this order.
+      methods: subset of `mcmia_tf.recipes.METHODS`, run in this order.
       seeds: one full study per seed (split, weights, data order, attacks).
       num_members: target training set size (non-members: the same number).
       num_reference: the defender's reference set D' (min-max methods).
@@ -82,6 +84,14 @@ class StudyConfig:
       dp_epsilons: when set, the `dp` method becomes one method per epsilon,
         `dp_eps<e>` (own recipe with `target_epsilon=e`, own shadow and reference
         models): the DP frontier that defences are compared with at matched accuracy.
+      dp_overrides: per-epsilon changes to the `dp` section, keyed by the epsilon
+        as `dp_method_name` writes it ("1000" for `dp_eps1000`), e.g.
+        `{"1000": {"optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128}}`:
+        the recipe tuned at one budget is rarely the best at another (at large
+        epsilons the noise no longer dominates and the clipping and step count of a
+        small-epsilon recipe cap the accuracy), so each point of the frontier may
+        carry the hyper-parameters chosen for it on held-out data (`bench.dp_tune
+        --target_epsilon=e`). `target_epsilon` itself cannot be overridden.
       num_canaries: canaries planted in the candidate pool (0: none), each IN for a
         random half of the target and reference models; the audit reports the
         attacks on them alone (worst case, Aerni et al., CCS 2024).
@@ -113,6 +123,7 @@ class StudyConfig:
     num_reference_models: int = 4
     num_shadow_models: int = 2
     dp_epsilons: Tuple[float, ...] = ()
+    dp_overrides: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     num_canaries: int = 0
     canary_kind: str = "mislabeled"
     num_bootstrap: int = 200
@@ -128,7 +139,7 @@ class StudyConfig:
     query_shift_pixels: int = 0
 
     # Omitted from `to_dict` at their defaults, so folders of earlier studies resume.
-    ADDED_FIELDS = ("attacks", "query_flip", "query_shift_pixels")
+    ADDED_FIELDS = ("attacks", "query_flip", "query_shift_pixels", "dp_overrides")
 
     def __post_init__(self):
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
@@ -138,6 +149,8 @@ class StudyConfig:
         if any(not e > 0 for e in epsilons) or len(set(epsilons)) != len(epsilons):
             _fail("dp_epsilons", "distinct epsilons > 0", self.dp_epsilons)
         object.__setattr__(self, "dp_epsilons", epsilons)
+        object.__setattr__(self, "dp_overrides", _checked_dp_overrides(self.dp_overrides,
+                                                                       epsilons))
         # "dp" expands into one method per epsilon, in place (idempotent on a saved config).
         methods = []
         for method in self.methods:
@@ -195,7 +208,8 @@ class StudyConfig:
             pruning = dataclasses.replace(pruning, structure="unstructured")
         epsilon = dp_epsilon(method)
         if epsilon is not None:
-            method, dp = "dp", dataclasses.replace(dp, target_epsilon=epsilon)
+            overrides = self.dp_overrides.get(f"{epsilon:g}", {})
+            method, dp = "dp", dataclasses.replace(dp, target_epsilon=epsilon, **overrides)
         return RecipeConfig(method=method, training=self.training, dp=dp,
                             minmax=self.minmax, pruning=pruning)
 
@@ -203,12 +217,16 @@ class StudyConfig:
         values = dataclasses.asdict(self)
         values["training"] = self.training.to_dict()
         for field in dataclasses.fields(self):
-            if field.name in self.ADDED_FIELDS and values[field.name] == field.default:
+            default = (field.default_factory() if field.default is dataclasses.MISSING
+                       else field.default)
+            if field.name in self.ADDED_FIELDS and values[field.name] == default:
                 del values[field.name]
         if "attacks" in values:
             values["attacks"] = list(self.attacks)
         values["methods"] = list(self.methods)
         values["dp_epsilons"] = list(self.dp_epsilons)
+        if "dp_overrides" in values:
+            values["dp_overrides"] = {k: dict(v) for k, v in self.dp_overrides.items()}
         values["seeds"] = list(self.seeds)
         values["export_modes"] = list(self.export_modes)
         return values
@@ -305,6 +323,56 @@ def dp_epsilon(method: str) -> Optional[float]:
     except ValueError:
         return None
     return value if value > 0 else None
+
+
+def _checked_dp_overrides(overrides: Mapping, epsilons: Tuple[float, ...]) -> Dict[str, Dict]:
+    """`overrides` with canonical epsilon keys, after checking keys and fields."""
+    if not isinstance(overrides, Mapping):
+        _fail("dp_overrides", "a mapping from epsilon to `DPConfig` fields", overrides)
+    fields = {f.name for f in dataclasses.fields(DPConfig)} - {"target_epsilon"}
+    checked = {}
+    for key, changes in overrides.items():
+        try:
+            epsilon = float(key)
+        except (TypeError, ValueError):
+            epsilon = None
+        if epsilon not in epsilons:
+            _fail("dp_overrides", f"keys among dp_epsilons {list(epsilons)}", key)
+        unknown = sorted(set(changes) - fields) if isinstance(changes, Mapping) else None
+        if unknown is None or unknown:
+            _fail("dp_overrides", f"`DPConfig` fields among {sorted(fields)} for epsilon {key}",
+                  changes)
+        checked[f"{epsilon:g}"] = dict(changes)
+    return checked
+
+
+def parse_dp_override(text: str) -> Tuple[str, Dict[str, Any]]:
+    """Parses `"<epsilon>:field=value,field=value"` (the study's `--dp_override` flag).
+
+    Values are read as JSON where they parse (`128`, `0.001`, `null`), else kept as
+    strings (`adam`, `relu`); `DPConfig` checks them when the study is built.
+
+    Returns:
+      (epsilon key, changes), e.g. `("1000", {"optimizer": "adam", "batch_size": 128})`.
+
+    Raises:
+      ValueError: if the text does not have that form.
+    """
+    epsilon, _, assignments = text.partition(":")
+    changes = {}
+    for assignment in filter(None, assignments.split(",")):
+        name, equals, value = assignment.partition("=")
+        if not equals or not name.strip():
+            changes = {}
+            break
+        try:
+            changes[name.strip()] = json.loads(value)
+        except ValueError:
+            changes[name.strip()] = value.strip()
+    if not epsilon.strip() or not changes:
+        _fail("dp_override", "'<epsilon>:field=value[,field=value...]', e.g. "
+              "'1000:optimizer=adam,learning_rate=0.001,batch_size=128'", text)
+    return epsilon.strip(), changes
 
 
 def preset(name: str, **overrides) -> StudyConfig:

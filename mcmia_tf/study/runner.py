@@ -21,6 +21,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from mcmia_tf.audit import audit_deployed_model
 from mcmia_tf.audit import AuditConfig
 from mcmia_tf.audit import run_audit
 from mcmia_tf.audit.predictors import KerasPredictor
@@ -29,8 +30,8 @@ from mcmia_tf.compat import keras
 from mcmia_tf.data import load_dataset
 from mcmia_tf.data import MembershipSplit
 from mcmia_tf.data import plant_canaries
-from mcmia_tf.privacy.recipes import Recipe
 from mcmia_tf.pruning import sparsity_report
+from mcmia_tf.recipes import Recipe
 from mcmia_tf.study import report as report_lib
 from mcmia_tf.study import results as results_lib
 from mcmia_tf.study.config import StudyConfig
@@ -153,7 +154,7 @@ class _SeedStudy:
 
     def export(self, method: str, sparsity: float) -> dict:
         from tflite_export import export_model  # pylint: disable=g-import-not-at-top
-        from tflite_export.evaluate import audit_deployed_model  # pylint: disable=g-import-not-at-top
+        from tflite_export import TFLitePredictor  # pylint: disable=g-import-not-at-top
         formats = list(self.config.export_modes)
         if sparsity >= _SPARSE_EXPORT_MIN_SPARSITY:
             formats += [f"{m}+sparse" for m in self.config.export_modes if m != "micro"]
@@ -169,8 +170,8 @@ class _SeedStudy:
         deployed_format = "int8" if "int8" in rows else formats[0]
         with open(rows[deployed_format]["path"], "rb") as f:
             content = f.read()
-        deployed = audit_deployed_model(content, self.dataset.x_train, self.dataset.y_train,
-                                        self.split, self.recipe(method),
+        deployed = audit_deployed_model(TFLitePredictor(content), self.dataset.x_train,
+                                        self.dataset.y_train, self.split, self.recipe(method),
                                         config=self.audit_config(),
                                         cache_dir=self.cache_dir(method))
         for row in rows.values():

@@ -17,6 +17,7 @@ def _phi(x):
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
+@pytest.mark.slow
 def test_bootstrap_intervals_cover_analytic_auc():
     # Members N(d, 1), non-members N(0, 1): AUC = P(X_m > X_n) = Phi(d / sqrt(2)).
     shift, num = 1.0, 300

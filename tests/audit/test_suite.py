@@ -10,10 +10,10 @@ import tensorflow as tf
 from mcmia_tf.audit import predictors
 from mcmia_tf.audit import suite
 from mcmia_tf.audit import threshold
-from mcmia_tf.audit.reference_models import StandardTrainingRecipe
 from mcmia_tf.audit.report import AuditReport
 from mcmia_tf.data import MembershipSplit
 from mcmia_tf.data import plant_canaries
+from mcmia_tf.recipes.standard import StandardTrainingRecipe
 from tflite_export.runtime import TFLitePredictor
 
 # 300 members and 300 non-members: the target fits its members perfectly and gets
@@ -41,6 +41,7 @@ def audit(digits, tmp_path_factory):
     return report, output_dir, target, split
 
 
+@pytest.mark.slow
 def test_every_attack_beats_chance(audit):
     report = audit[0]
     assert report.target["member_accuracy"] == 1.0
@@ -66,6 +67,7 @@ def test_every_attack_beats_chance(audit):
             assert attack.threshold_accuracy > 0.5, attack.name
 
 
+@pytest.mark.slow
 def test_lira_beats_global_loss_threshold_at_low_fpr(audit):
     report = audit[0]
     loss = report.attack("loss").metrics
@@ -76,6 +78,7 @@ def test_lira_beats_global_loss_threshold_at_low_fpr(audit):
     assert report.strongest.family in ("lira", "rmia")
 
 
+@pytest.mark.slow
 def test_rmia_beats_global_loss_threshold_and_uses_the_shared_models(audit):
     report = audit[0]
     loss = report.attack("loss").metrics
@@ -87,6 +90,7 @@ def test_rmia_beats_global_loss_threshold_and_uses_the_shared_models(audit):
         assert 0 <= attack.parameters["offline_a"] <= 1
 
 
+@pytest.mark.slow
 def test_every_number_has_an_interval_and_the_strongest_is_out_of_sample(audit):
     report = audit[0]
     for attack in report.attacks:
@@ -114,6 +118,7 @@ def test_every_number_has_an_interval_and_the_strongest_is_out_of_sample(audit):
     assert "] |" in markdown  # intervals in the table cells
 
 
+@pytest.mark.slow
 def test_report_folder(audit):
     report, output_dir = audit[:2]
     assert sorted(os.listdir(output_dir)) == ["predictions.npz", "report.json", "report.md",
@@ -127,6 +132,7 @@ def test_report_folder(audit):
                                    report.attack("lira_online").scores)
 
 
+@pytest.mark.slow
 def test_same_audit_on_deployed_tflite_model(audit, digits, tmp_path):
     report, _, target, split = audit
     path = tmp_path / "target.tflite"
@@ -174,6 +180,7 @@ def _indexed_setting(digits):
     return x, split, _SpyRecipe(recipe), target
 
 
+@pytest.mark.slow
 def test_roles_stay_disjoint(digits, tmp_path):
     x, split, spy, target = _indexed_setting(digits)
     suite.run_audit(target, x, digits.y_train, split, spy,
@@ -284,6 +291,7 @@ def test_bad_config_raises(kwargs, message):
         suite.AuditConfig(**kwargs)
 
 
+@pytest.mark.slow
 def test_canary_audit_scores_in_vs_out_canaries_apart_from_the_average_case(digits, tmp_path):
     x = digits.x_train.copy()
     x[:, 0, 0, 0] = np.arange(len(x)) / 10_000  # the example's index, as above
@@ -314,6 +322,7 @@ def test_canary_audit_scores_in_vs_out_canaries_apart_from_the_average_case(digi
     assert AuditReport.from_dict(report.to_dict()) == report
 
 
+@pytest.mark.slow
 def test_global_metric_attacks_keep_the_raw_statistic(audit, digits):
     # A threshold fitted on shadow data must not be subtracted from the scores: that
     # rounds away the tiny differences between confident examples (a low-FPR regression).

@@ -24,6 +24,7 @@ def test_trainable_parameters_match_published_counts(name, shape, expected):
     assert _trainable(build_model(name, shape, 10)) == expected
 
 
+@pytest.mark.slow
 def test_mobilenetv2_matches_keras_applications():
     ours = build_model("mobilenetv2", (32, 32, 3), 10)
     reference = keras.applications.MobileNetV2(input_shape=(32, 32, 3), weights=None, classes=10)
@@ -82,6 +83,7 @@ def test_keras3_model_is_rejected_with_the_fix():
 
 
 @pytest.mark.parametrize("name", ["resnet18", "vgg16", "mobilenetv2"])
+@pytest.mark.slow
 def test_group_norm_variant_has_no_batch_norm_and_trains_with_dp_sgd(name):
     from mcmia_tf.privacy.dp_model import DPSGDModel  # pylint: disable=g-import-not-at-top
     batch = build_model(name, (8, 8, 3), 10, width=0.125, seed=0)

@@ -8,8 +8,10 @@ import sys
 import pytest
 
 from mcmia_tf.audit import AuditReport
-from mcmia_tf.audit import StandardTrainingRecipe
 from mcmia_tf.data import MembershipSplit
+from mcmia_tf.recipes import StandardTrainingRecipe
+
+pytestmark = pytest.mark.slow  # subprocess pipeline runs
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -15,6 +15,8 @@ import pytest
 
 from mcmia_tf.study import accelerator_visible
 
+pytestmark = pytest.mark.slow  # subprocess pipeline runs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _CIFAR_RECIPE = ["--model=resnet18", "--width=0.125", "--epochs=1", "--batch_size=32",
                  "--learning_rate=0.05", "--optimizer=sgd", "--momentum=0.9",

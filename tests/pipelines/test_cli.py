@@ -24,12 +24,16 @@ def _error_lines(stderr):
     # An invalid configuration, raised by the library's checks.
     (("pipelines.study", "--preset=quick", "--methods=baseline,svm", "--output_dir=OUT"),
      "Invalid value for argument `methods`"),
+    # A per-epsilon DP recipe that does not parse.
+    (("pipelines.study", "--preset=paper", "--dp_epsilons=3,1000", "--dp_override=1000:adam",
+      "--output_dir=OUT"), "Invalid value for argument `dp_override`"),
     # An absl flag that does not parse.
     (("pipelines.train", "--epochs=abc", "--output_dir=OUT"), "--epochs"),
     # A size the data cannot hold (digits has 1,500 training images).
     (("pipelines.train", "--dataset=digits", "--num_members=100000", "--output_dir=OUT"),
      "The largest num_members with as many non-members and these other sizes is"),
 ])
+@pytest.mark.slow
 def test_usage_errors_are_one_line_with_status_2(tmp_path, args, message):
     result = _run(*(a.replace("OUT", str(tmp_path / "out")) for a in args))
     assert result.returncode == 2, result.stderr[-2000:]
@@ -38,8 +42,30 @@ def test_usage_errors_are_one_line_with_status_2(tmp_path, args, message):
     assert "Traceback" not in result.stderr and "USAGE" not in result.stderr
 
 
+@pytest.mark.slow
 def test_verbosity_keeps_the_traceback(tmp_path):
     result = _run("pipelines.study", "--preset=quick", "--methods=baseline,svm", "--verbosity=1",
                   f"--output_dir={tmp_path / 'out'}")
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "Invalid value for argument `methods`" in result.stderr
+
+
+def test_run_turns_a_usage_error_into_one_line_and_status_2_in_process(monkeypatch, capsys):
+    # The quick check of `cli.run` (the subprocess tests above are marked slow): absl's
+    # `app.run` is replaced, so that the process-wide flags stay unparsed.
+    from pipelines import cli  # pylint: disable=g-import-not-at-top
+    monkeypatch.setattr(cli.app, "run", lambda main, flags_parser: main(["prog"]))
+
+    def usage_error(argv):
+        raise ValueError(f"Invalid value for argument `methods`. Received: {argv[1:]}")
+
+    with pytest.raises(SystemExit) as exited:
+        cli.run(usage_error)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == "Error: Invalid value for argument `methods`. Received: []\n"
+
+    def bug(argv):
+        raise KeyError("a bug keeps its traceback")
+
+    with pytest.raises(KeyError):
+        cli.run(bug)

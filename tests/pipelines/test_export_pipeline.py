@@ -38,6 +38,7 @@ def model_path(digits, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_export_writes_files_and_report(model_path, tmp_path, digits):
     output_dir = tmp_path / "out"
     result = _run(f"--model_path={model_path}", "--dataset=digits", f"--output_dir={output_dir}",
@@ -59,6 +60,7 @@ def test_export_writes_files_and_report(model_path, tmp_path, digits):
     assert report["metadata"]["input_scale"] == digits.normalization.scale
 
 
+@pytest.mark.slow
 def test_missing_model_path_fails_clearly(tmp_path):
     result = _run(f"--model_path={tmp_path / 'nope.keras'}", f"--output_dir={tmp_path}")
     assert result.returncode != 0

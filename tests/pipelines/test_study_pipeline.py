@@ -18,6 +18,8 @@ from mcmia_tf.data import MembershipSplit
 from mcmia_tf.study import validate_results
 from mcmia_tf.study import without_wall_times
 
+pytestmark = pytest.mark.slow  # subprocess study runs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = ["--preset=quick", "--methods=baseline,mcmia_pruning", "--num_members=200",
         "--num_reference=100", "--epochs=3", "--regularization_epochs=1", "--retrain_epochs=1",

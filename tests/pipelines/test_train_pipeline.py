@@ -6,10 +6,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from mcmia_tf.compat import keras
 from mcmia_tf.data import MembershipSplit
-from mcmia_tf.privacy import Recipe
+from mcmia_tf.recipes import Recipe
+
+pytestmark = pytest.mark.slow  # subprocess pipeline runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _TINY = ["--dataset=digits", "--model=mlp", "--epochs=3", "--batch_size=32",

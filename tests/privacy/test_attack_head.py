@@ -83,6 +83,7 @@ def test_bad_arguments(kwargs, argument):
         build_attack_head(**kwargs)
 
 
+@pytest.mark.slow
 def test_head_separates_members_of_an_overfit_model(digits):
     """Trained on half of the members / non-members, scored on the other half."""
     rng = np.random.default_rng(0)

@@ -111,6 +111,7 @@ def test_zero_noise_step_is_the_mean_of_clipped_per_example_gradients():
         np.testing.assert_allclose(model.get_weights()[0].ravel(), expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_noise_has_the_documented_scale():
     """With zero gradients, the update is -lr * N(0, (sigma C)^2) / num_microbatches."""
     sigma, clip, batch = 2.0, 0.5, 8

@@ -69,6 +69,7 @@ def test_empty_or_missing_reference_data(data):
         model.fit(x, y, epochs=1, verbose=0)
 
 
+@pytest.mark.slow
 def test_zero_weight_trains_the_classifier_exactly_like_plain_fit(data):
     """With lambda = 0 the attack steps must not touch the classifier's weights or step."""
     x, y, x_ref, y_ref, digits = data
@@ -94,6 +95,7 @@ def test_zero_weight_trains_the_classifier_exactly_like_plain_fit(data):
     assert all(0 <= a <= 1 for a in history.history["attack_accuracy"])
 
 
+@pytest.mark.slow
 def test_tfmot_wrapper_counts_one_pruning_step_per_optimizer_step(data):
     x, y, x_ref, y_ref, digits = data
     schedule = tfmot.sparsity.keras.ConstantSparsity(0.75, begin_step=0, frequency=1)
@@ -130,6 +132,7 @@ def test_reweighted_pruning_inside_min_max_reaches_exact_sparsity(data):
                                classifier.predict(x[:8], verbose=0), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_config_round_trip_and_classifier_save_load(data, tmp_path):
     x, y, x_ref, y_ref, digits = data
     head = build_attack_head(digits.num_classes, prediction_transform="softmax", seed=4)
@@ -156,6 +159,7 @@ def test_config_round_trip_and_classifier_save_load(data, tmp_path):
 
 
 @pytest.mark.skipif(not _HAS_FASHION_MNIST, reason="Fashion-MNIST IDX files not installed")
+@pytest.mark.slow
 def test_default_game_lowers_the_loss_gap_on_fashion_mnist():
     """Same seed, same data order: the default game (lambda=3, k=1, log gain)
     against plain training. (On `digits`, a few hundred easy examples, the game
@@ -191,6 +195,7 @@ def test_default_game_lowers_the_loss_gap_on_fashion_mnist():
     assert defended_accuracy > baseline_accuracy - 0.02
 
 
+@pytest.mark.slow
 def test_mirrored_game_follows_the_one_device_gradient(data, mirrored_strategy):
     """Two replicas each see half the batch and their gradients are summed.
 

@@ -11,6 +11,7 @@ from mcmia_tf.pruning import ReweightedPruning
 from mcmia_tf.pruning import sparsity_report
 from mcmia_tf.pruning.coupling import coupled_channel_sets
 from tflite_export.surgery import remove_pruned_channels
+from tests.helpers import randomize_batch_norms
 
 _LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -69,17 +70,6 @@ def _data(count=8, seed=0):
             rng.integers(0, 10, size=count))
 
 
-def _randomize_batch_norms(model, seed=0):
-    """Inference statistics far from the initial (0, 1), so surgery must carry them."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, variance = layer.get_weights()
-            layer.set_weights([rng.normal(1.0, 0.3, gamma.shape), rng.normal(0, 0.3, beta.shape),
-                               rng.normal(0, 0.3, mean.shape),
-                               rng.uniform(0.5, 1.5, variance.shape)])
-
-
 def _train_pruned(name, pruner_class, width, seed=0):
     """One step regularized, the hard prune, one masked step."""
     model = make_prunable(build_model(name, (32, 32, 3), 10, width=width, seed=seed))
@@ -92,6 +82,7 @@ def _train_pruned(name, pruner_class, width, seed=0):
 
 @pytest.mark.parametrize("name,pruner_class", [("resnet18", ReweightedPruning),
                                                ("mobilenetv2", ADMMPruning)])
+@pytest.mark.slow
 def test_coupled_layers_lose_the_same_filters_and_keep_training(name, pruner_class):
     model, pruner = _train_pruned(name, pruner_class, width=0.125)
     coupled = [p for p in pruner.binding.plans if p.coupling is not None]
@@ -111,11 +102,12 @@ def test_coupled_layers_lose_the_same_filters_and_keep_training(name, pruner_cla
     assert sparsity_report(pruner.strip(model)).sparsity == pytest.approx(0.5, abs=0.05)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "vgg16", "mobilenetv2"])
+@pytest.mark.parametrize("name", [pytest.param("resnet18", marks=pytest.mark.slow), "vgg16",
+                                  pytest.param("mobilenetv2", marks=pytest.mark.slow)])
 def test_filter_pruned_architecture_slims_with_identical_outputs(name):
     # Width 0.25, filters projected to 50% (coupled sets jointly), random BN statistics.
     model = make_prunable(build_model(name, (32, 32, 3), 10, width=0.25, seed=0))
-    _randomize_batch_norms(model)
+    randomize_batch_norms(model)
     pruner = ReweightedPruning(0.5, "filter", penalty=1e-3)
     pruner.bind(model)
     pruner.hard_prune()

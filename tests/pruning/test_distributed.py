@@ -88,6 +88,7 @@ def _prune(strategy, method: str, structure: str, digits):
 
 @pytest.mark.parametrize("structure", list(STRUCTURES))
 @pytest.mark.parametrize("method", list(PRUNERS))
+@pytest.mark.slow
 def test_mirrored_pruning_holds_its_masks_and_matches_one_device(
         digits, mirrored_strategy, method, structure):
     mirrored = _prune(mirrored_strategy, method, structure, digits)
@@ -120,6 +121,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_multi_worker_mirrored_pruning_on_two_local_workers(tmp_path):
     workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multi_worker_pruning.py")

@@ -60,6 +60,7 @@ class _ZeroWatcher(keras.callbacks.Callback):
             self.checked_batches += 1
 
 
+@pytest.mark.slow
 def test_masked_retraining_keeps_zeros_under_momentum_and_learns(digits):
     keras.utils.set_random_seed(0)
     model = _lenet(digits)
@@ -201,6 +202,7 @@ def test_pruning_target_of_a_custom_train_step_model(digits):
     assert stripped.count_params() == classifier.count_params()
 
 
+@pytest.mark.slow
 def test_bounded_regularization_makes_the_hard_prune_nearly_lossless(digits):
     # An overfit LeNet-5 (100% on its training images), then the default bounded,
     # self-calibrated reweighted penalty for 8 epochs and the hard prune at 0.9.
@@ -219,6 +221,7 @@ def test_bounded_regularization_makes_the_hard_prune_nearly_lossless(digits):
 
 
 @pytest.mark.skipif(not _HAS_FASHION_MNIST, reason="Fashion-MNIST IDX files not installed")
+@pytest.mark.slow
 def test_calibrated_strength_is_within_10x_of_the_tuned_fashion_mnist_lambda():
     dataset = load_dataset("fashion_mnist")
     chosen = np.random.default_rng(0).permutation(len(dataset.x_train))[:3000]

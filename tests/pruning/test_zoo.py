@@ -17,9 +17,9 @@ SHAPE = (8, 8, 1)
 @pytest.mark.parametrize("name,pruner_class,structure", [
     ("lenet5", ReweightedPruning, "unstructured"),
     ("lenet5_classic", StaticRegularization, "filter"),
-    ("vgg16", ReweightedPruning, "filter"),
-    ("resnet18", ADMMPruning, "kernel"),
-    ("mobilenetv2", ReweightedPruning, "filter"),
+    pytest.param("vgg16", ReweightedPruning, "filter", marks=pytest.mark.slow),
+    pytest.param("resnet18", ADMMPruning, "kernel", marks=pytest.mark.slow),
+    pytest.param("mobilenetv2", ReweightedPruning, "filter", marks=pytest.mark.slow),
     ("mlp", ADMMPruning, "block:1x4"),
 ])
 def test_zoo_model_prunes_to_target(name, pruner_class, structure):

@@ -5,10 +5,10 @@ import pytest
 
 from mcmia_tf.compat import keras
 from mcmia_tf.models import build_model
-from mcmia_tf.privacy.recipe_config import MinMaxConfig
-from mcmia_tf.privacy.recipe_config import RecipeConfig
-from mcmia_tf.privacy.recipe_config import TrainingConfig
-from mcmia_tf.privacy.recipes import Recipe
+from mcmia_tf.recipes.config import MinMaxConfig
+from mcmia_tf.recipes.config import RecipeConfig
+from mcmia_tf.recipes.config import TrainingConfig
+from mcmia_tf.recipes.recipe import Recipe
 from mcmia_tf.study import accelerator_visible
 from mcmia_tf.study import configure_mixed_precision
 from mcmia_tf.study import resolve_jit_compile

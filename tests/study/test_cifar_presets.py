@@ -64,6 +64,7 @@ def test_earlier_study_configs_are_written_as_before():
 
 
 @pytest.mark.parametrize("name", CIFAR_PRESETS)
+@pytest.mark.slow
 def test_cifar_preset_end_to_end(name, cifar10_data_dir, tmp_path):
     base = preset(name)
     config = preset(

@@ -57,6 +57,7 @@ def converter_kernel_sparsity(model) -> float:
     return sum(int(np.sum(k == 0)) for k in kernels) / sum(k.size for k in kernels)
 
 
+@pytest.mark.slow
 def test_prune_preserving_qat_model_keeps_its_zeros(lenets, digits):
     # tfmot's Default8BitPrunePreserveQuantizeScheme, as the pruning package applies it.
     qat = prune_preserving_quantization(lenets.pruned)
@@ -106,18 +107,15 @@ def test_representative_dataset_draws_distinct_training_examples():
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobilenetv2"])
+@pytest.mark.slow
 def test_batch_norm_is_folded_into_the_convolutions_exactly(name):
     from collections import Counter  # pylint: disable=g-import-not-at-top
     from mcmia_tf.models import build_model  # pylint: disable=g-import-not-at-top
     from tflite_export.inspection import operator_names  # pylint: disable=g-import-not-at-top
+    from tests.helpers import randomize_batch_norms  # pylint: disable=g-import-not-at-top
     model = build_model(name, (32, 32, 3), 10, width=0.125, seed=0)
+    randomize_batch_norms(model, seed=0)
     rng = np.random.default_rng(0)
-    for layer in model.layers:  # inference statistics far from the initial (0, 1)
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, variance = layer.get_weights()
-            layer.set_weights([rng.normal(1.0, 0.3, gamma.shape), rng.normal(0, 0.3, beta.shape),
-                               rng.normal(0, 0.3, mean.shape),
-                               rng.uniform(0.5, 1.5, variance.shape)])
     content = converter.convert(model, mode="float32")
     operators = Counter(operator_names(content))
     residual_adds = sum(isinstance(layer, keras.layers.Add) for layer in model.layers)

@@ -1,4 +1,8 @@
-"""Evaluation: agreement, sizes, latency, arena, and the audit of a deployed `.tflite`."""
+"""Evaluation: agreement, sizes, latency, arena, and the audit of a deployed `.tflite`.
+
+The audit itself is `mcmia_tf.audit.audit_deployed_model` on a `TFLitePredictor`
+(the export package implements the audit's predictor protocol, nothing more).
+"""
 
 import json
 
@@ -6,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
+from mcmia_tf.audit import audit_deployed_model
 from mcmia_tf.audit import AuditConfig
 from mcmia_tf.compat import keras
 from mcmia_tf.data import MembershipSplit
@@ -34,6 +39,7 @@ def test_int8_row_reports_agreement_size_and_latency(lenets, digits):
     assert BENCH_KEYS <= set(json.loads(row.to_json()))
 
 
+@pytest.mark.slow
 def test_micro_row_reports_the_arena(lenets, digits):
     content = converter.convert(lenets.pruned, "int8", representative_data=digits.x_train)
     row = evaluate.evaluate_export(lenets.pruned, content, digits.x_test[:50], digits.y_test[:50],
@@ -59,8 +65,10 @@ def test_audit_runs_on_the_deployed_file_and_beats_chance(overfit_target, digits
     model, split = overfit_target
     content = converter.convert(model, "float32")
     config = AuditConfig(attacks=("loss",), num_shadow_models=0)
-    report = evaluate.audit_deployed_model(content, digits.x_train, digits.y_train, split,
-                                           recipe=None, config=config)
+    with pytest.raises(TypeError, match="TFLitePredictor"):
+        audit_deployed_model(content, digits.x_train, digits.y_train, split, config=config)
+    report = audit_deployed_model(TFLitePredictor(content), digits.x_train, digits.y_train,
+                                  split, recipe=None, config=config)
     assert report.target["deployed"] is True
     assert report.num_members == report.num_non_members == 100
     # The audit scored the deployed file: its AUC is the one of the file's own losses.

@@ -58,6 +58,7 @@ def test_micro_outputs_match_litert_on_the_same_int8_inputs(int8_content, lenets
     assert abs(accuracy - keras_accuracy) <= 0.01
 
 
+@pytest.mark.slow
 def test_minimum_arena_is_the_smallest_that_runs(int8_content, tmp_path):
     arena = micro.minimum_arena_size(int8_content)
     assert arena % 16 == 0

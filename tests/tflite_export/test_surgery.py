@@ -11,17 +11,16 @@ from tflite_export import converter
 from tflite_export.bias_map_conv import Conv2DWithBiasMap
 from tflite_export.runtime import TFLitePredictor
 from tflite_export.surgery import remove_pruned_channels
+from tests.helpers import randomize_batch_norms
 
 
 def _randomize(model, seed):
     rng = np.random.default_rng(seed)
     for layer in model.layers:
-        weights = [rng.normal(scale=0.3, size=w.shape).astype(np.float32) for w in
-                   layer.get_weights()]
-        if isinstance(layer, keras.layers.BatchNormalization):
-            weights[-1] = np.abs(weights[-1]) + 0.5  # moving variance > 0
-        layer.set_weights(weights)
-    return model
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            layer.set_weights([rng.normal(scale=0.3, size=w.shape).astype(np.float32)
+                               for w in layer.get_weights()])
+    return randomize_batch_norms(model, seed)
 
 
 def _zero_filters(layer, filters, zero_bias):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from mcmia_tf.compat import keras
-from mcmia_tf.privacy.recipe_config import PruningConfig
-from mcmia_tf.privacy.recipe_config import RecipeConfig
-from mcmia_tf.privacy.recipe_config import TrainingConfig
-from mcmia_tf.privacy.recipes import Recipe
+from mcmia_tf.recipes.config import PruningConfig
+from mcmia_tf.recipes.config import RecipeConfig
+from mcmia_tf.recipes.config import TrainingConfig
+from mcmia_tf.recipes.recipe import Recipe
 
 _ORIGINAL_FIELDS = {"model", "width", "epochs", "batch_size", "learning_rate", "model_kwargs"}
 # 96 examples, batch 32: 3 steps per epoch.
@@ -92,6 +92,7 @@ def test_sgd_momentum_cosine_schedule_and_coupled_l2(data):
         0.5 * 5e-4 * sum(float(np.sum(k.astype(np.float64)**2)) for k in kernels), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_tfmot_pruning_phase_continues_the_schedule(data):
     starts, losses = [], []
 
@@ -113,6 +114,7 @@ def test_tfmot_pruning_phase_continues_the_schedule(data):
     assert starts == [0, 0] and losses == [0, 0]
 
 
+@pytest.mark.slow
 def test_augmentation_reaches_training_only_and_is_seeded(data):
     (_, _), (x_val, y_val) = data
     training = TrainingConfig(model="mlp", epochs=2, batch_size=32, learning_rate=3e-3,

@@ -1,4 +1,4 @@
-"""The six training recipes: a frozen config in, a trained model and its history out.
+"""`Recipe`: the six training methods, a frozen config in, a trained model and its history out.
 
 ```python
 recipe = Recipe(RecipeConfig("mcmia_pruning_minmax", pruning=PruningConfig(0.95)),
@@ -9,7 +9,7 @@ result.model          # deployable tf_keras model (pruning stripped, exact zeros
 result.to_dict()      # method, config, history, sparsity, epsilon, seconds (JSON)
 ```
 
-`Recipe.train(x, y, *, seed)` satisfies the audit's `TrainingRecipe` protocol,
+`Recipe.train(x, y, *, seed)` satisfies the `TrainingRecipe` protocol,
 so shadow and LiRA reference models are trained exactly like the target
 (including the min-max game against the same defender reference set D', and
 the same DP noise).
@@ -36,7 +36,9 @@ What each method runs, with E = `training.epochs`, R =
   compared on the same per-layer allocation and differ only in how they choose
   and train the zeros.
 
-With `training.augmentation="crop_flip"`, every method's training batches
+Every method but DP's Poisson sampling draws its training batches from
+`mcmia_tf.recipes.pipeline`, like `StandardTrainingRecipe`. With
+`training.augmentation="crop_flip"`, every method's training batches
 (shuffled or Poisson-sampled) are randomly cropped and flipped per example
 (`mcmia_tf.data.augmentation`), seeded from the fit seed; validation data and
 every query of the audit see the original images. Shadow and reference models
@@ -61,16 +63,16 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
 from mcmia_tf.compat import keras
-from mcmia_tf.data import augmentation as augmentation_lib
 from mcmia_tf.privacy import dp as dp_lib
+from mcmia_tf.privacy.attack_head import build_attack_head
 from mcmia_tf.privacy.dp_model import DPSGDModel
+from mcmia_tf.privacy.minmax import MinMaxModel
 from mcmia_tf.privacy.poisson import poisson_batches
 from mcmia_tf.privacy.poisson import steps_per_epoch
-from mcmia_tf.privacy.attack_head import build_attack_head
-from mcmia_tf.privacy.minmax import MinMaxModel
-from mcmia_tf.privacy.optimization import add_weight_decay
-from mcmia_tf.privacy.optimization import make_optimizer
-from mcmia_tf.privacy.recipe_config import RecipeConfig
+from mcmia_tf.recipes.config import RecipeConfig
+from mcmia_tf.recipes.optimization import add_weight_decay
+from mcmia_tf.recipes.optimization import make_optimizer
+from mcmia_tf.recipes.pipeline import shuffled_batches
 
 __all__ = ["Recipe", "TrainingResult", "check_reference_disjoint"]
 
@@ -139,15 +141,6 @@ def check_reference_disjoint(x_members: np.ndarray, x_reference: np.ndarray) -> 
             "whose sets are disjoint.")
 
 
-def _batches(x, y, batch_size: int, seed: int, drop_remainder: bool = False,
-             augmentation: str = "none") -> tf.data.Dataset:
-    # An op-level shuffle seed makes the epoch order a function of `seed` alone.
-    data = (tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-            .batch(batch_size, drop_remainder=drop_remainder))
-    return augmentation_lib.augment_batches(data, augmentation, seed).prefetch(2)
-
-
 def _merge(history: Dict[str, List[float]], logs: Mapping[str, List[float]]) -> None:
     for key, values in logs.items():
         history.setdefault(key, []).extend(float(v) for v in values)
@@ -197,7 +190,7 @@ class Recipe:
 
     # ------------------------------------------------------------------ public API
     def train(self, x: np.ndarray, y: np.ndarray, *, seed: int) -> keras.Model:
-        """The audit's `TrainingRecipe` protocol: the trained, deployable model."""
+        """The `TrainingRecipe` protocol: the trained, deployable model."""
         return self.fit(x, y, seed=seed).model
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, seed: int,
@@ -340,7 +333,8 @@ class Recipe:
             # strategy scope, so they hold on every replica (masks.py).
             classifier = pruning.make_prunable(classifier)
         model = self._trainable(classifier, seed, len(x))
-        data = _batches(x, y, training.batch_size, seed, augmentation=training.augmentation)
+        data = shuffled_batches(x, y, training.batch_size, seed,
+                                augmentation=training.augmentation)
         pretrain = self.config.pretrain_epochs
         if pretrain:
             _merge(history, model.fit(data, epochs=pretrain, **fit_kwargs).history)
@@ -384,8 +378,8 @@ class Recipe:
         else:
             # Every batch holds exactly batch_size examples: microbatches reshape it into
             # [num_microbatches, -1] and the accountant assumes that size.
-            data = _batches(x, y, batch_size, seed, drop_remainder=True,
-                            augmentation=training.augmentation)
+            data = shuffled_batches(x, y, batch_size, seed, drop_remainder=True,
+                                    augmentation=training.augmentation)
         _merge(history, model.fit(data, epochs=training.epochs, **fit_kwargs).history)
         privacy = dp_lib.privacy_guarantee(
             num_examples=len(x), batch_size=batch_size, epochs=training.epochs,
@@ -426,7 +420,8 @@ class Recipe:
         add_weight_decay(classifier, training.weight_decay)
         classifier.compile(make_optimizer(training, len(x)), _LOSS, metrics=["accuracy"],
                            **self._compile_kwargs())
-        data = _batches(x, y, training.batch_size, seed, augmentation=training.augmentation)
+        data = shuffled_batches(x, y, training.batch_size, seed,
+                                augmentation=training.augmentation)
         pretrain = self.config.pretrain_epochs
         if pretrain:
             _merge(history, classifier.fit(data, epochs=pretrain, **fit_kwargs).history)

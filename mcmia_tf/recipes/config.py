@@ -1,4 +1,4 @@
-"""Frozen, JSON-serializable configurations of the training recipes.
+"""Frozen, JSON-serializable configurations of the training recipes (`Recipe`'s input).
 
 One `RecipeConfig` names a method and carries the sections it reads:
 

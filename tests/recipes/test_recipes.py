@@ -5,17 +5,17 @@ import json
 import numpy as np
 import pytest
 
-from mcmia_tf.audit import TrainingRecipe
 from mcmia_tf.compat import keras
 from mcmia_tf.data import MembershipSplit
 from mcmia_tf.privacy import dp as dp_lib
-from mcmia_tf.privacy.recipe_config import DPConfig
-from mcmia_tf.privacy.recipe_config import METHODS
-from mcmia_tf.privacy.recipe_config import MinMaxConfig
-from mcmia_tf.privacy.recipe_config import PruningConfig
-from mcmia_tf.privacy.recipe_config import RecipeConfig
-from mcmia_tf.privacy.recipe_config import TrainingConfig
-from mcmia_tf.privacy.recipes import Recipe
+from mcmia_tf.recipes.config import DPConfig
+from mcmia_tf.recipes.config import METHODS
+from mcmia_tf.recipes.config import MinMaxConfig
+from mcmia_tf.recipes.config import PruningConfig
+from mcmia_tf.recipes.config import RecipeConfig
+from mcmia_tf.recipes.config import TrainingConfig
+from mcmia_tf.recipes.protocol import TrainingRecipe
+from mcmia_tf.recipes.recipe import Recipe
 
 _TINY = TrainingConfig(model="mlp", width=1.0, epochs=3, batch_size=32, learning_rate=3e-3)
 
@@ -38,7 +38,9 @@ def _config(method):
                               edge_layer_sparsity=None))
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", [
+    pytest.param(m, marks=pytest.mark.slow) if m in ("mcmia_pruning_minmax", "tfmot_magnitude")
+    else m for m in METHODS])
 def test_recipe_end_to_end(split_data, method):
     (x, y), reference, digits = split_data
     recipe = Recipe(_config(method), digits.input_shape, digits.num_classes,
@@ -86,6 +88,7 @@ def test_admm_solver_reaches_the_per_layer_rates(split_data):
     assert result.sparsity == pytest.approx(0.8, abs=2e-3)
 
 
+@pytest.mark.slow
 def test_tfmot_magnitude_uses_the_mcmia_per_layer_allocation(split_data):
     """The peer and MCMIA pruning zero the same number of weights in every layer."""
     (x, y), _, digits = split_data
@@ -108,6 +111,7 @@ def test_tfmot_magnitude_uses_the_mcmia_per_layer_allocation(split_data):
         assert abs(zeros["tfmot_magnitude"][name] - zeros["mcmia_pruning"][name]) <= 1, name
 
 
+@pytest.mark.slow
 def test_dp_target_epsilon_sets_the_noise(split_data):
     (x, y), _, digits = split_data
     config = RecipeConfig("dp", training=TrainingConfig(model="mlp", width=0.25, epochs=1,
@@ -152,6 +156,7 @@ def test_bad_inputs(split_data):
 
 
 @pytest.mark.parametrize("method", ["mcmia_pruning", "mcmia_pruning_minmax", "tfmot_magnitude"])
+@pytest.mark.slow
 def test_pruning_recipes_reach_the_target_under_mirrored_strategy(split_data, mirrored_strategy,
                                                                   method):
     (x, y), reference, digits = split_data

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from mcmia_tf.compat import keras
 from mcmia_tf.privacy.poisson import steps_per_epoch
-from mcmia_tf.privacy.recipe_config import TrainingConfig
+from mcmia_tf.recipes.config import TrainingConfig
 
 __all__ = ["add_weight_decay", "make_optimizer"]
 
