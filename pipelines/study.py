@@ -63,6 +63,10 @@ _DP_EPSILONS = flags.DEFINE_list("dp_epsilons", None,
                                  "Expand `dp` into one method per epsilon (e.g. 1,3,8,30,1000): "
                                  "the DP frontier of frontier.png and the matched-accuracy "
                                  "comparison of report.md.")
+_DP_OVERRIDE = flags.DEFINE_multi_string(
+    "dp_override", [], "Per-epsilon DP recipe, repeatable: '<epsilon>:field=value,...' with "
+    "fields of the dp section, e.g. '1000:optimizer=adam,learning_rate=0.001,batch_size=128,"
+    "l2_norm_clip=1,activation=relu' (hyper-parameters tuned at that epsilon by bench.dp_tune).")
 _CANARIES = flags.DEFINE_integer("canaries", None,
                                  "Canaries planted in the candidate pool (worst-case audit; "
                                  "each IN for a random half of the target and reference "
@@ -118,6 +122,9 @@ def _overrides(config):
     updates.update({k: v for k, v in (
         ("num_canaries", _CANARIES.value), ("num_bootstrap", _NUM_BOOTSTRAP.value),
         ("num_permutations", _NUM_PERMUTATIONS.value)) if v is not None})
+    if _DP_OVERRIDE.value:
+        from mcmia_tf.study import parse_dp_override  # pylint: disable=g-import-not-at-top
+        updates["dp_overrides"] = dict(parse_dp_override(text) for text in _DP_OVERRIDE.value)
     if _NUM_SHADOW_POOL.value is not None:
         updates["num_shadow_pool"] = None if _NUM_SHADOW_POOL.value < 0 else _NUM_SHADOW_POOL.value
     updates["training"] = dataclasses.replace(training, **training_updates)

@@ -3,6 +3,7 @@
 from mcmia_tf.study.accelerators import accelerator_visible
 from mcmia_tf.study.accelerators import configure_mixed_precision
 from mcmia_tf.study.accelerators import resolve_jit_compile
+from mcmia_tf.study.config import parse_dp_override
 from mcmia_tf.study.config import PRESETS
 from mcmia_tf.study.config import preset
 from mcmia_tf.study.config import StudyConfig
@@ -17,6 +18,6 @@ from mcmia_tf.study.runner import run_study
 from mcmia_tf.study.stages import StageRunner
 
 __all__ = ["PRESETS", "STRATEGIES", "StageRunner", "StudyConfig", "accelerator_visible",
-           "configure_mixed_precision", "make_strategy", "preset", "render_markdown",
-           "resolve_jit_compile", "run_study", "split_cpu", "validate_results",
+           "configure_mixed_precision", "make_strategy", "parse_dp_override", "preset",
+           "render_markdown", "resolve_jit_compile", "run_study", "split_cpu", "validate_results",
            "without_wall_times", "write_report"]

@@ -150,6 +150,38 @@ def _interpolate(x: float, x0: float, x1: float, y0: float, y1: float) -> float:
     return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
+def _outside_frontier(name: str, entry: Mapping, entries: Mapping[str, Mapping],
+                      frontier: Sequence[Tuple[float, str]]) -> str:
+    """A defence more (or less) accurate than every DP-SGD point, against the nearest one.
+
+    No DP-SGD model of the study has its accuracy, so nothing is interpolated; the
+    nearest end of the frontier says whether the defence dominates it (more accurate
+    and less leakage), is dominated by it, or trades one for the other.
+    """
+    accuracy = entry["test_accuracy"]
+    above = accuracy > frontier[-1][0]
+    nearest_accuracy, nearest = frontier[-1] if above else frontier[0]
+    tpr, interval, fpr = leakage(entry)
+    dp_tpr, dp_interval, _ = leakage(entries[nearest])
+    relation = _ordered(tpr, interval, dp_tpr, dp_interval)
+    leaks = relation.split(" ")[0]
+    if leaks == "lower":
+        verdict = ("dominates it (more accurate, less leakage)" if above else
+                   "a trade-off (less accurate, less leakage)")
+    elif leaks == "higher":
+        verdict = ("a trade-off (more accurate, more leakage)" if above else
+                   "dominated by it (less accurate, more leakage)")
+    else:
+        verdict = (f"{'more' if above else 'less'} accurate, leakage {relation} at this "
+                   "sample size")
+    return (f"- *{label(name)} vs DP-SGD at matched accuracy*: its test accuracy "
+            f"{_pct(accuracy)} is {'above' if above else 'below'} the DP frontier's "
+            f"[{_pct(frontier[0][0])}, {_pct(frontier[-1][0])}]: no DP-SGD model here has its "
+            f"accuracy. Against the {'most' if above else 'least'} accurate one ({label(nearest)}, "
+            f"{_pct(nearest_accuracy)}): TPR@{100 * fpr:g}%FPR {_pct(tpr, interval)} vs "
+            f"{_pct(dp_tpr, dp_interval)}, {verdict}.")
+
+
 def matched_accuracy(entries: Mapping[str, Mapping]) -> List[str]:
     """Every non-DP defence against the DP-SGD frontier at its own test accuracy.
 
@@ -169,9 +201,7 @@ def matched_accuracy(entries: Mapping[str, Mapping]) -> List[str]:
         accuracy = entry["test_accuracy"]
         tpr, interval, fpr = leakage(entry)
         if not low_accuracy <= accuracy <= high_accuracy:
-            lines.append(f"- *{label(name)} vs DP-SGD at matched accuracy*: its test accuracy "
-                         f"{_pct(accuracy)} is outside the DP frontier's "
-                         f"[{_pct(low_accuracy)}, {_pct(high_accuracy)}]: not compared.")
+            lines.append(_outside_frontier(name, entry, entries, frontier))
             continue
         (a0, n0), (a1, n1) = next((frontier[i], frontier[i + 1]) for i in range(len(frontier) - 1)
                                   if frontier[i][0] <= accuracy <= frontier[i + 1][0])

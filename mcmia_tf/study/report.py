@@ -89,6 +89,45 @@ def _leakage_table(entries: Mapping[str, Mapping], key: Optional[str] = None) ->
     return lines
 
 
+def _dp_recipe_table(entries: Mapping[str, Mapping]) -> List[str]:
+    """One row per DP-SGD method: the hyper-parameters and sampling its numbers come from."""
+    def cell(value, form="{:g}"):
+        return "—" if value is None else form.format(value)
+
+    rows = []
+    for name, e in entries.items():
+        if not claims_lib.is_dp(name):
+            continue
+        dp = e["config"].get("dp") or {}
+        training = e["config"].get("training") or {}
+        # Older results lack "privacy"; the config's sigma is ignored under a target epsilon.
+        privacy = e.get("privacy") or {}
+        sigma = privacy.get("noise_multiplier",
+                            None if dp.get("target_epsilon") else dp.get("noise_multiplier"))
+        batch = dp.get("batch_size") or training.get("batch_size")
+        epochs = training.get("epochs")
+        rows.append(" | ".join([
+            f"| {_label(name)}", _num(e["epsilon"], 2), cell(dp.get("delta")),
+            _num(sigma, 3), cell(dp.get("l2_norm_clip")),
+            privacy.get("clipping") or ("per-example" if dp and not dp.get("num_microbatches")
+                                        else cell(dp.get("num_microbatches"),
+                                                  "{} microbatches")),
+            privacy.get("trained_with") or cell(dp.get("sampling"), "{}"),
+            cell(dp.get("optimizer"), "{}"),
+            cell(dp.get("learning_rate") or training.get("learning_rate")),
+            cell(None if batch is None else int(batch), "{}"),
+            dp.get("activation") or ("model default" if dp else "—"),
+            cell(None if epochs is None else int(epochs), "{}")]) + " |")
+    if not rows:
+        return []
+    return ["", "## DP-SGD runs", "",
+            "The recipe behind each DP-SGD number (sampling: how the batches were drawn; "
+            "epsilon: the RDP bound for Poisson sampling).", "",
+            "| method | epsilon | delta | sigma | C | clipping | sampling | optimizer | lr | batch "
+            "| activation | epochs |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"] + rows
+
+
 def render_markdown(results: Mapping) -> str:
     """The text of `report.md`."""
     entries = {e["name"]: e for e in results["methods"]}
@@ -145,6 +184,7 @@ def render_markdown(results: Mapping) -> str:
                 interval=metrics["intervals"]["tpr_at_fpr"]["0.001"]))
         lines.append(f"| {_label(name)} | {_pct(e['train_accuracy'])} | {' | '.join(cells)} | "
                      f"{_num(e['epsilon'], 2)} |")
+    lines += _dp_recipe_table(entries)
     canary_table = _leakage_table(entries, "canary")
     if canary_table:
         first = next(e["canary"] for e in entries.values() if e.get("canary"))

@@ -3,7 +3,7 @@
 An entry (per method, per seed):
 
     {"name", "config", "train_accuracy", "test_accuracy", "sparsity", "compression_rate",
-     "epsilon" (null unless DP),
+     "epsilon" (null unless DP), "privacy" (DP: sigma, C, clipping, sampling, ...),
      "attacks": {attack: {"balanced_accuracy", "auc", "advantage",
                           "tpr_at_fpr": {"0.01", "0.001", "0"},
                           "intervals": {"auc": [low, high], "balanced_accuracy": [...],
@@ -118,6 +118,8 @@ def method_entry(method: str, trained: Mapping, audited: Mapping, exported: Mapp
         "sparsity": trained["sparsity"],
         "compression_rate": trained["compression_rate"],
         "epsilon": trained["epsilon"],
+        # How a DP number was trained: sigma, clipping, sampling (null for other methods).
+        "privacy": trained.get("privacy"),
         **summary,
         "canary": canary,
         "tflite": {

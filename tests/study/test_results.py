@@ -1,10 +1,12 @@
 """Study results: schema validation and mean / spread over seeds on hand-made entries."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
 
+from mcmia_tf.study import parse_dp_override
 from mcmia_tf.study import preset
 from mcmia_tf.study import render_markdown
 from mcmia_tf.study import StageRunner
@@ -173,23 +175,79 @@ def test_dp_epsilons_expand_dp_into_one_method_per_epsilon():
         preset("quick", dp_epsilons=(3, 3))
 
 
+def test_dp_overrides_change_only_their_epsilons_recipe():
+    epsilon, changes = parse_dp_override(
+        "1000:optimizer=adam,learning_rate=0.001,batch_size=128,l2_norm_clip=1,activation=relu")
+    assert (epsilon, changes) == ("1000", {"optimizer": "adam", "learning_rate": 0.001,
+                                           "batch_size": 128, "l2_norm_clip": 1,
+                                           "activation": "relu"})
+    config = preset("paper", dp_epsilons=(3, 1000), dp_overrides={epsilon: changes})
+    tuned, paper = config.recipe_config("dp_eps1000").dp, config.recipe_config("dp_eps3").dp
+    assert (tuned.target_epsilon, tuned.optimizer, tuned.learning_rate, tuned.batch_size,
+            tuned.l2_norm_clip, tuned.activation) == (1000.0, "adam", 0.001, 128, 1, "relu")
+    assert paper == dataclasses.replace(preset("paper").dp, target_epsilon=3.0)
+    # Saved and loaded, the same study; a study without overrides saves no such key, so
+    # folders written before the field existed still resume.
+    assert StudyConfig.from_dict(config.to_dict()) == config
+    assert "dp_overrides" not in preset("paper", dp_epsilons=(3,)).to_dict()
+
+
+@pytest.mark.parametrize("text", ["1000", "1000:", "1000:adam", ":optimizer=adam"])
+def test_malformed_dp_override_names_the_expected_form(text):
+    with pytest.raises(ValueError, match="Expected '<epsilon>:field=value"):
+        parse_dp_override(text)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"5": {"optimizer": "adam"}}, "keys among dp_epsilons"),
+    ({"1000": {"target_epsilon": 2.0}}, "`DPConfig` fields among"),
+    ({"1000": {"optimizer": "rmsprop"}}, "argument `optimizer`"),
+])
+def test_dp_overrides_are_checked_when_the_study_is_built(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        preset("paper", dp_epsilons=(3, 1000), dp_overrides=overrides)
+
+
+def test_report_lists_each_dp_runs_recipe_and_sigma():
+    config = preset("quick", methods=("baseline", "dp"), dp_epsilons=(1, 8))
+    per_seed = {0: {"baseline": _entry("baseline", 0.90, 0.10),
+                    "dp_eps1": _entry("dp_eps1", 0.70, 0.002, epsilon=1.0),
+                    "dp_eps8": _entry("dp_eps8", 0.80, 0.012, epsilon=8.0)}}
+    for name, sigma in (("dp_eps1", 4.25), ("dp_eps8", 0.9)):
+        entry = per_seed[0][name]
+        entry["config"] = config.recipe_config(name).to_dict()
+        entry["privacy"] = {"noise_multiplier": sigma, "clipping": "per-example",
+                            "trained_with": "poisson"}
+    text = render_markdown(results_lib.study_results(config, _Dataset(), per_seed))
+    assert "| DP-SGD (ε=1) | 1.00 | 1e-05 | 4.250 | 1 | per-example | poisson | adam |" in text
+    assert "| DP-SGD (ε=8) | 8.00 | 1e-05 | 0.900 |" in text
+
+
 def test_matched_accuracy_interpolates_the_dp_frontier():
-    config = preset("quick", methods=("baseline", "dp", "minmax", "mcmia_pruning"),
-                    dp_epsilons=(1, 8))
+    config = preset("quick", methods=("baseline", "dp", "minmax", "mcmia_pruning",
+                                      "mcmia_pruning_minmax"), dp_epsilons=(1, 8))
     per_seed = {0: {"baseline": _entry("baseline", 0.90, 0.10),
                     "dp_eps1": _entry("dp_eps1", 0.70, 0.002, epsilon=1.0),
                     "dp_eps8": _entry("dp_eps8", 0.80, 0.012, epsilon=8.0),
                     # At 75%: DP's TPR interpolates to 0.7% [0.5, 0.9].
                     "minmax": _entry("minmax", 0.75, 0.020),
-                    "mcmia_pruning": _entry("mcmia_pruning", 0.85, 0.05, sparsity=0.95)}}
+                    "mcmia_pruning": _entry("mcmia_pruning", 0.85, 0.05, sparsity=0.95),
+                    "mcmia_pruning_minmax": _entry("mcmia_pruning_minmax", 0.82, 0.006,
+                                                   sparsity=0.95)}}
     results = results_lib.study_results(config, _Dataset(), per_seed)
     validate_results(results)
     text = render_markdown(results)
     assert ("Min-Max vs DP-SGD at matched accuracy (75.00%)*: TPR@0.1%FPR 2.00% [1.80, 2.20] vs "
             "DP-SGD's 0.70% [0.50, 0.90] (interpolated between DP-SGD (ε=1) and DP-SGD (ε=8)): "
             "higher.") in text
-    assert "MCMIA-Pruning vs DP-SGD at matched accuracy*: its test accuracy 85.00% is outside" \
-        in text
+    # Above the frontier nothing is interpolated: the most accurate DP point is the peer.
+    assert ("MCMIA-Pruning vs DP-SGD at matched accuracy*: its test accuracy 85.00% is above the "
+            "DP frontier's [70.00%, 80.00%]: no DP-SGD model here has its accuracy. Against the "
+            "most accurate one (DP-SGD (ε=8), 80.00%): TPR@0.1%FPR 5.00% [4.80, 5.20] vs 1.20% "
+            "[1.00, 1.40], a trade-off (more accurate, more leakage).") in text
+    assert ("MCMIA-Pruning & Min-Max vs DP-SGD at matched accuracy*: its test accuracy 82.00% is "
+            "above") in text
+    assert "[0.40, 0.80] vs 1.20% [1.00, 1.40], dominates it (more accurate, less leakage)." in text
 
 
 def test_sparsity_plot_grows_with_the_number_of_layers_of_a_deep_model(tmp_path):
