@@ -66,7 +66,7 @@ _DP_EPSILONS = flags.DEFINE_list("dp_epsilons", None,
 _DP_OVERRIDE = flags.DEFINE_multi_string(
     "dp_override", [], "Per-epsilon DP recipe, repeatable: '<epsilon>:field=value,...' with "
     "fields of the dp section, e.g. '1000:optimizer=adam,learning_rate=0.001,batch_size=128,"
-    "l2_norm_clip=1,activation=relu' (hyper-parameters tuned at that epsilon by bench.dp_tune).")
+    "l2_norm_clip=1,activation=tanh' (hyper-parameters tuned at that epsilon by bench.dp_tune).")
 _CANARIES = flags.DEFINE_integer("canaries", None,
                                  "Canaries planted in the candidate pool (worst-case audit; "
                                  "each IN for a random half of the target and reference "
