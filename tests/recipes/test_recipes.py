@@ -8,6 +8,7 @@ import pytest
 from mcmia_tf.compat import keras
 from mcmia_tf.data import MembershipSplit
 from mcmia_tf.privacy import dp as dp_lib
+from mcmia_tf.pruning import PruningMask
 from mcmia_tf.recipes.config import DPConfig
 from mcmia_tf.recipes.config import METHODS
 from mcmia_tf.recipes.config import MinMaxConfig
@@ -155,6 +156,29 @@ def test_bad_inputs(split_data):
                shape, classes).fit(x, y, seed=0)
 
 
+class _MaskedOnEveryReplica(keras.callbacks.Callback):
+    """After every step with a mask set: each replica's kernel is zero where its mask is."""
+
+    def __init__(self, strategy):
+        super().__init__()
+        self.strategy = strategy
+        self.masked_steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        masked = False
+        for variable in self.model.variables:
+            constraint = getattr(variable, "constraint", None)
+            if not isinstance(constraint, PruningMask) or constraint.mask is None:
+                continue
+            pruned = constraint.mask.numpy() == 0
+            if not pruned.any():
+                continue
+            masked = True
+            for component in self.strategy.experimental_local_results(variable):
+                assert np.all(component.numpy()[pruned] == 0.0), (variable.name, batch)
+        self.masked_steps += masked
+
+
 @pytest.mark.parametrize("method", ["mcmia_pruning", "mcmia_pruning_minmax", "tfmot_magnitude"])
 @pytest.mark.slow
 def test_pruning_recipes_reach_the_target_under_mirrored_strategy(split_data, mirrored_strategy,
@@ -162,8 +186,11 @@ def test_pruning_recipes_reach_the_target_under_mirrored_strategy(split_data, mi
     (x, y), reference, digits = split_data
     recipe = Recipe(_config(method), digits.input_shape, digits.num_classes,
                     reference_data=reference)
+    watcher = _MaskedOnEveryReplica(mirrored_strategy)
     with mirrored_strategy.scope():
-        result = recipe.fit(x, y, seed=0)
+        result = recipe.fit(x, y, seed=0, callbacks=[watcher])
+    if method != "tfmot_magnitude":  # tfmot masks in its own wrapper, at the next forward pass.
+        assert watcher.masked_steps > 0
     # Every prunable kernel at exactly 75%, as on one device (test_recipe_end_to_end).
     assert result.sparsity == pytest.approx(0.75, abs=2e-3)
     for layer in result.model.layers:
