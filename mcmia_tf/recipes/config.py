@@ -36,7 +36,8 @@ from mcmia_tf.privacy.dp import SAMPLING_MODES
 from mcmia_tf.privacy.minmax import PRIVACY_GAINS
 
 __all__ = ["DPConfig", "LR_SCHEDULES", "METHODS", "MinMaxConfig", "OPTIMIZERS",
-           "PruningConfig", "RecipeConfig", "SOLVERS", "TrainingConfig"]
+           "PruningConfig", "RecipeConfig", "SOLVERS", "TrainingConfig",
+           "without_default_fields"]
 
 METHODS = ("baseline", "dp", "minmax", "mcmia_pruning", "mcmia_pruning_minmax",
            "tfmot_magnitude")
@@ -78,6 +79,21 @@ def _check_positive(value, argument: str) -> None:
     if not _is_number(value) or value <= 0:
         _fail(argument, "a finite number > 0", value)
 
+
+def without_default_fields(config, values: dict, names) -> dict:
+    """`values` (`config`'s fields as a dict) without the `names` still at their defaults.
+
+    For fields added to a config after its first release: left out at their
+    defaults, the JSON of earlier configs (and the caches and folders keyed on
+    it) stays the same. A field's default is its `default`, or its
+    `default_factory()`.
+    """
+    for field in dataclasses.fields(config):
+        default = (field.default_factory() if field.default is dataclasses.MISSING
+                   else field.default)
+        if field.name in names and values[field.name] == default:
+            del values[field.name]
+    return values
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
@@ -151,11 +167,7 @@ class TrainingConfig:
 
     def to_dict(self) -> dict:
         """JSON-ready fields; `ADDED_FIELDS` only where they differ from the defaults."""
-        config = dataclasses.asdict(self)
-        for field in dataclasses.fields(self):
-            if field.name in self.ADDED_FIELDS and config[field.name] == field.default:
-                del config[field.name]
-        return config
+        return without_default_fields(self, dataclasses.asdict(self), self.ADDED_FIELDS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,6 +55,7 @@ from mcmia_tf.recipes.config import MinMaxConfig
 from mcmia_tf.recipes.config import PruningConfig
 from mcmia_tf.recipes.config import RecipeConfig
 from mcmia_tf.recipes.config import TrainingConfig
+from mcmia_tf.recipes.config import without_default_fields
 
 __all__ = ["PRESETS", "StudyConfig", "dp_epsilon", "dp_method_name", "parse_dp_override",
            "preset"]
@@ -214,19 +215,12 @@ class StudyConfig:
                             minmax=self.minmax, pruning=pruning)
 
     def to_dict(self) -> dict:
-        values = dataclasses.asdict(self)
+        values = without_default_fields(self, dataclasses.asdict(self), self.ADDED_FIELDS)
         values["training"] = self.training.to_dict()
-        for field in dataclasses.fields(self):
-            default = (field.default_factory() if field.default is dataclasses.MISSING
-                       else field.default)
-            if field.name in self.ADDED_FIELDS and values[field.name] == default:
-                del values[field.name]
         if "attacks" in values:
             values["attacks"] = list(self.attacks)
         values["methods"] = list(self.methods)
         values["dp_epsilons"] = list(self.dp_epsilons)
-        if "dp_overrides" in values:
-            values["dp_overrides"] = {k: dict(v) for k, v in self.dp_overrides.items()}
         values["seeds"] = list(self.seeds)
         values["export_modes"] = list(self.export_modes)
         return values
