@@ -326,9 +326,10 @@ class AuditReport:
         os.makedirs(directory, exist_ok=True)
         for name, text in (("report.json", self.to_json()), ("report.md", self.to_markdown())):
             path = os.path.join(directory, name)
-            with open(f"{path}.tmp", "w") as f:
+            tmp = f"{path}.tmp-{os.getpid()}"  # One per process: shards may write alike.
+            with open(tmp, "w") as f:
                 f.write(text)
-            os.replace(f"{path}.tmp", path)
+            os.replace(tmp, path)
         plotting.plot_roc_curves(
             [(f"{a.name} (AUC {a.metrics.auc:.3f})", a.roc_fpr, a.roc_tpr) for a in self.attacks],
             os.path.join(directory, "roc.png"), title="Membership inference ROC")

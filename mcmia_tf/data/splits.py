@@ -218,8 +218,13 @@ class MembershipSplit:
                    **{name: np.asarray(config[name], np.int64) for name in _SET_NAMES})
 
     def save(self, path: str) -> None:
-        """Writes the split as JSON, atomically (write to a temp file, then rename)."""
-        tmp = f"{path}.tmp"
+        """Writes the split as JSON, atomically (write to a temp file, then rename).
+
+        The temporary name is this process's own: study shards started together
+        may all write the same split, and a shared name would let one rename
+        another's half-written file.
+        """
+        tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "w") as f:
             json.dump(self.to_dict(), f)
         os.replace(tmp, path)

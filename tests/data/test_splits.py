@@ -1,6 +1,7 @@
 """Membership splits: determinism, disjointness (also after save/load), bad input."""
 
 import json
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -48,6 +49,32 @@ def test_save_load_round_trip_keeps_sets(tmp_path):
     assert loaded.seed == 0 and loaded.num_examples == 1500
     _assert_disjoint(loaded)
     assert json.load(open(path))["dataset_name"] == "digits"  # plain JSON, not pickle
+
+
+def _save_repeatedly(split, path, times):
+    for _ in range(times):
+        split.save(path)
+
+
+def test_concurrent_saves_by_two_processes_leave_a_readable_split(tmp_path):
+    # Study shards started together all write the same split file; every read in
+    # between must see a whole file, and neither writer may lose its temp file.
+    split = _split(num_shadow_pool=300)
+    path = str(tmp_path / "split.json")
+    split.save(path)
+    context = multiprocessing.get_context("fork")
+    writers = [context.Process(target=_save_repeatedly, args=(split, path, 200))
+               for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    reads = 0
+    while any(w.is_alive() for w in writers) or reads == 0:
+        np.testing.assert_array_equal(MembershipSplit.load(path).members, split.members)
+        reads += 1
+    for writer in writers:
+        writer.join()
+    assert [w.exitcode for w in writers] == [0, 0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["split.json"]
 
 
 def test_load_rejects_overlapping_file(tmp_path):
