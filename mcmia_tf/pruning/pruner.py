@@ -27,6 +27,22 @@ final one,
 and the end of every stage but the last hard-prunes to r_s (masks frozen), so the
 next stage regularizes the survivors towards a higher rate. r_S = r is the final
 prune at `prune_at`.
+
+A ramped constraint (`ramp_power=p`) moves the designated rate itself gradually,
+with nothing frozen before `prune_at`: at clock position t of the regularization
+phase [t_0, prune_at) every layer's current rate is
+
+    r_t = r * (1 - (1 - (t - t_0) / (prune_at - t_0))^p),
+
+Zhu & Gupta's schedule ("To prune, or not to prune", arXiv 1710.01878; p = 3 is
+tfmot's `PolynomialDecay` default), recomputed at every clock tick. The method's
+state (the reweighted keep-set, ADMM's projection) follows r_t, so the penalty acts
+first on the few smallest groups and reaches the designated rate just before the
+hard prune, instead of pushing every group the final rate removes towards zero from
+the first step on (which then behaves like a one-shot magnitude prune followed by
+fine-tuning). Unlike tfmot's ramp, the groups on their way out are penalised, not
+zeroed: one whose loss gradient resists the penalty keeps its norm and re-enters
+the keep-set at the next update.
 """
 
 import abc
@@ -122,12 +138,17 @@ class DynamicRegularizationPruning(abc.ABC):
         min(target_sparsity, edge_layer_sparsity); None prunes them like the rest.
       progressive_steps: S >= 1 stages of rising rates before `prune_at` (module
         docstring); 1 (default) aims at the final rates from the start.
+      ramp_power: None (default) aims at the final rates from the start; p > 0
+        ramps the designated rates over the regularization phase as
+        r (1 - (1 - progress)^p) (module docstring; 3 is the cubic ramp).
+        Exclusive with `progressive_steps` > 1.
     """
 
     def __init__(self, target_sparsity: float, structure="unstructured", *,
                  prune_at: Optional[int] = None, unit: str = "epoch",
                  layer_sparsity=None, layer_structure=None, exclude: Sequence[str] = (),
-                 edge_layer_sparsity: Optional[float] = 0.8, progressive_steps: int = 1):
+                 edge_layer_sparsity: Optional[float] = 0.8, progressive_steps: int = 1,
+                 ramp_power: Optional[float] = None):
         self.target_sparsity = _check_target_sparsity(target_sparsity)
         self.structure = structures_lib.get_structure(structure)
         if unit not in UNITS:
@@ -152,6 +173,19 @@ class DynamicRegularizationPruning(abc.ABC):
                 "Invalid value for argument `progressive_steps`. Each stage needs at least one "
                 f"`{unit}` before `prune_at`, so it can be at most prune_at={prune_at}. "
                 f"Received: progressive_steps={progressive_steps}")
+        if ramp_power is not None:
+            if isinstance(ramp_power, bool) or not isinstance(
+                    ramp_power, (int, float)) or not ramp_power > 0:
+                raise ValueError(
+                    "Invalid value for argument `ramp_power`. Expected None (final rates from "
+                    "the start) or a positive exponent (3: cubic ramp). "
+                    f"Received: ramp_power={ramp_power!r}")
+            if prune_at is None or progressive_steps > 1:
+                raise ValueError(
+                    "Invalid value for argument `ramp_power`. A ramp needs `prune_at` (its "
+                    "end) and excludes `progressive_steps` > 1. Received: "
+                    f"ramp_power={ramp_power!r}, prune_at={prune_at!r}, "
+                    f"progressive_steps={progressive_steps!r}")
         if isinstance(exclude, str):
             exclude = [exclude]
         self.prune_at = None if prune_at is None else int(prune_at)
@@ -161,6 +195,7 @@ class DynamicRegularizationPruning(abc.ABC):
         self.exclude = tuple(exclude)
         self.edge_layer_sparsity = edge_layer_sparsity
         self.progressive_steps = int(progressive_steps)
+        self.ramp_power = None if ramp_power is None else float(ramp_power)
         self.binding: Optional[PruningBinding] = None
 
     # ---------------------------------------------------------------- subclass API
@@ -208,7 +243,8 @@ class DynamicRegularizationPruning(abc.ABC):
         if self.binding is not None:  # Leave the previous model untouched from now on.
             self.binding.regularizing.assign(False)
         final_plans = self.plan(target)
-        binding = PruningBinding(target, self.stage_plans(final_plans, 1))
+        binding = PruningBinding(target, self.stage_plans(final_plans, 1)
+                                 if self.ramp_power is None else self.ramp_plans(final_plans, 0.0))
         binding.final_plans = final_plans
         self._init_state(binding)
         binding.penalty_fn = lambda: self._penalty(binding)
@@ -225,6 +261,11 @@ class DynamicRegularizationPruning(abc.ABC):
             binding.start = position
         if self.prune_at is not None and position >= self.prune_at:
             self.hard_prune(optimizer)
+            return
+        if self.ramp_power is not None:
+            binding.plans = self.ramp_plans(binding.final_plans,
+                                            self.progress(position, binding.start))
+            self._regularization_event(binding, position)
             return
         stage = self.stage_at(position, binding.start)
         if stage != binding.stage:
@@ -255,6 +296,18 @@ class DynamicRegularizationPruning(abc.ABC):
             return list(plans)
         exponent = stage / self.progressive_steps
         return [dataclasses.replace(p, rate=1.0 - (1.0 - p.rate) ** exponent) for p in plans]
+
+    def progress(self, position: int, start: int = 0) -> float:
+        """The fraction of the regularization phase [start, prune_at) behind `position`."""
+        if self.prune_at is None:
+            return 1.0
+        return min(1.0, max(0.0, (position - start) / max(1, self.prune_at - start)))
+
+    def ramp_plans(self, plans: List[registry.LayerPlan],
+                   progress: float) -> List[registry.LayerPlan]:
+        """`plans` at the ramp's rates: r_t = r * (1 - (1 - progress)^p)."""
+        fraction = 1.0 - (1.0 - progress) ** self.ramp_power
+        return [dataclasses.replace(p, rate=p.rate * fraction) for p in plans]
 
     def hard_prune(self, optimizer=None) -> None:
         """Projects every layer to its rate and freezes the masks.
@@ -324,6 +377,7 @@ class DynamicRegularizationPruning(abc.ABC):
             "exclude": list(self.exclude),
             "edge_layer_sparsity": self.edge_layer_sparsity,
             "progressive_steps": self.progressive_steps,
+            "ramp_power": self.ramp_power,
         }
 
     @classmethod

@@ -29,8 +29,13 @@ prune removes (almost) nothing the network uses.
 
 Strength: `penalty=None` (the default) calibrates lambda on the run itself: it
 starts at `initial_penalty` and is multiplied by `penalty_growth` at every
-reweighting while the outside mass stays above `target_outside_mass` (a schedule
-tied to what the constraint needs, not to a dataset; the logs show it as
+reweighting while the data term still wins over the penalty somewhere, measured as
+the resisting mass (`pruning_resisting_mass`): the squared-norm share of the groups
+that were outside at the previous reweighting, still are, and whose norm has not
+decreased since. Once every penalised group shrinks (or sits at zero), lambda stops
+growing: a larger lambda would not remove them faster with an adaptive optimizer,
+whose steps are bounded by its learning rate, and would only inflate the loss. This
+ties lambda to what the constraint needs, not to a dataset (the logs show it as
 `pruning_lambda`). A float `penalty=` fixes lambda.
 
 Static regularization is the same penalty with alpha_g = 1: L1 (Lasso) for single
@@ -198,6 +203,46 @@ class ReweightedPruning(_GroupPenaltyPruning):
         self.reweight_at = None if reweight_at is None else sorted(int(p) for p in reweight_at)
         self.reweight_count = 0
 
+    @classmethod
+    def ramped(cls, target_sparsity: float, structure="unstructured", *, prune_at_epoch: int,
+               steps_per_epoch: int, updates_per_epoch: int = 4, ramp_power: float = 3.0,
+               **kwargs) -> "ReweightedPruning":
+        """The bounded form with a ramped constraint, its keep-set moved several times an epoch.
+
+        The designated rate ramps from 0 to `target_sparsity` over the epochs before
+        `prune_at_epoch` (`ramp_power`, module docstring of `pruner`), and alpha, the
+        keep-sets and the calibration of lambda are updated `updates_per_epoch` times
+        an epoch on the step clock. Frequent updates matter: with one per epoch the
+        calibration has too few steps to push the last groups out before the prune.
+
+        ```python
+        pruner = ReweightedPruning.ramped(0.98, prune_at_epoch=6,
+                                          steps_per_epoch=len(x) // 128 + 1)
+        model.fit(x, y, batch_size=128, epochs=10, callbacks=pruner.callbacks())
+        ```
+
+        Args:
+          target_sparsity, structure: see `ReweightedPruning`.
+          prune_at_epoch: epoch of the hard prune, counted from the start of training
+            (the step clock starts at the optimizer's `iterations`).
+          steps_per_epoch: batches per epoch of the `fit` that prunes.
+          updates_per_epoch: keep-set / alpha / lambda updates per epoch.
+          ramp_power: exponent of the ramp (3: Zhu & Gupta's cubic ramp).
+          **kwargs: other `ReweightedPruning` arguments (penalty, layer_sparsity...).
+        """
+        for name, value in (("prune_at_epoch", prune_at_epoch), ("steps_per_epoch",
+                                                                 steps_per_epoch),
+                            ("updates_per_epoch", updates_per_epoch)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
+                    value < (0 if name == "prune_at_epoch" else 1):
+                raise ValueError(f"Invalid value for argument `{name}`. Expected a "
+                                 f"{'non-negative' if name == 'prune_at_epoch' else 'positive'}"
+                                 f" integer. Received: {name}={value!r}")
+        return cls(target_sparsity, structure, unit="step",
+                   prune_at=int(prune_at_epoch) * int(steps_per_epoch),
+                   reweight_every=max(1, int(steps_per_epoch) // int(updates_per_epoch)),
+                   ramp_power=ramp_power, **kwargs)
+
     def alphas(self, weights: tf.Tensor, norms: GroupNorms,
                outside: Optional[tf.Tensor] = None) -> tf.Tensor:
         """alpha_g = 1 / (||W_g|| + eps) (or 1 / (||W_g||^2 + eps) in squared form),
@@ -214,7 +259,7 @@ class ReweightedPruning(_GroupPenaltyPruning):
 
     def _update(self, binding) -> None:
         """Recomputes the keep-sets (bounded form), alpha and the logged quantities."""
-        masses, changes = [], []
+        masses, resistings, changes = [], [], []
         values = [plan.weight.variable.numpy() for plan in binding.plans]
         # The hard prune's masks now: coupled layers (residual groups) decide jointly.
         masks = registry.plan_masks(binding.plans, values)
@@ -226,25 +271,37 @@ class ReweightedPruning(_GroupPenaltyPruning):
                 changes.append(float(np.mean(previous.numpy() != outside.numpy())))
             binding.outside[index] = outside
             squared = norms.squared(tf.constant(weights))
-            masses.append(float(tf.reduce_sum(squared * tf.cast(outside, squared.dtype))
-                                / (tf.reduce_sum(squared) + 1e-30)))
+            total = tf.reduce_sum(squared) + 1e-30
+            masses.append(float(tf.reduce_sum(squared * outside) / total))
+            # The groups the penalty has acted on for a whole interval (outside at the
+            # last update and still outside) whose norm has not decreased: there the
+            # data term wins over the penalty.
+            if previous is None:
+                resisting = outside
+            else:
+                grew = tf.cast(squared >= binding.previous_squared[index], tf.float32)
+                resisting = outside * previous * grew
+            binding.previous_squared[index] = squared
+            resistings.append(float(tf.reduce_sum(squared * resisting) / total))
             alpha.assign(tf.cast(self.alphas(tf.constant(weights), norms,
                                              outside if self.bounded else None), alpha.dtype))
         binding.outside_mass = float(np.mean(masses))
+        binding.resisting_mass = float(np.mean(resistings))
         binding.keep_set_change = float(np.mean(changes)) if changes else 0.0
 
     def reweight(self) -> None:
         """Recomputes every alpha from the current weights (and the keep-sets)."""
         binding = self._require_binding()
         self._update(binding)
-        if self.calibrated and binding.outside_mass > self.target_outside_mass:
-            # Not yet at the constraint: strengthen the push on the groups outside it.
+        if self.calibrated and binding.resisting_mass > self.target_outside_mass:
+            # The data term still holds up groups the penalty acts on: push harder.
             binding.strength.assign(binding.strength * self.penalty_growth)
         self.reweight_count += 1
 
     def _init_state(self, binding):
         super()._init_state(binding)
         binding.outside = [None] * len(binding.plans)
+        binding.previous_squared = [None] * len(binding.plans)
         self._update(binding)
 
     def _stage_changed(self, binding):
@@ -254,6 +311,7 @@ class ReweightedPruning(_GroupPenaltyPruning):
 
     def _metrics(self, binding):
         return {"outside_mass": binding.outside_mass,
+                "resisting_mass": binding.resisting_mass,
                 "keep_set_change": binding.keep_set_change,
                 "lambda": float(binding.strength.numpy())}
 

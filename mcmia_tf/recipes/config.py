@@ -291,6 +291,12 @@ class PruningConfig:
         None prunes them like the rest.
       progressive_steps: stages of rising rates within the regularization epochs
         (`DynamicRegularizationPruning`); 1 aims at the target from the start.
+        Needs `ramp_power=None`.
+      ramp_power: the reweighted solver's designated rate ramps from 0 to the
+        target over the regularization epochs with this exponent, its keep-set
+        updated `updates_per_epoch` times an epoch (`ReweightedPruning.ramped`);
+        None aims at the target from the start, one update an epoch. ADMM ignores it.
+      updates_per_epoch: keep-set updates per epoch of the ramped reweighted form.
     """
     target_sparsity: float = 0.95
     structure: str = "unstructured"
@@ -302,6 +308,8 @@ class PruningConfig:
     layer_sparsity: Optional[Mapping[str, float]] = None
     edge_layer_sparsity: Optional[float] = 0.8
     progressive_steps: int = 1
+    ramp_power: Optional[float] = 3.0
+    updates_per_epoch: int = 4
 
     def __post_init__(self):
         if not _is_number(self.target_sparsity) or not 0 <= self.target_sparsity < 1:
@@ -318,6 +326,12 @@ class PruningConfig:
         if self.progressive_steps > max(1, self.regularization_epochs):
             _fail("progressive_steps", "at most regularization_epochs (one epoch per stage) "
                   f"= {self.regularization_epochs}", self.progressive_steps)
+        if self.ramp_power is not None:
+            _check_positive(self.ramp_power, "ramp_power")
+            if self.progressive_steps > 1:
+                _fail("ramp_power", "None with progressive_steps > 1 (stages and a ramp are "
+                      "two ways to raise the rate)", self.ramp_power)
+        _check_int(self.updates_per_epoch, "updates_per_epoch", 1)
         if self.layer_sparsity is not None:
             object.__setattr__(self, "layer_sparsity", {
                 str(k): float(v) for k, v in dict(self.layer_sparsity).items()})

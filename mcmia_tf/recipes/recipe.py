@@ -310,18 +310,25 @@ class Recipe:
                       loss=_LOSS)
         return model
 
-    def _pruner(self):
+    def _pruner(self, batches_per_epoch: int):
         from mcmia_tf import pruning  # pylint: disable=g-import-not-at-top
         settings = self.config.pruning
-        common = dict(prune_at=self.config.pretrain_epochs + settings.regularization_epochs,
-                      unit="epoch", layer_sparsity=settings.layer_sparsity,
-                      edge_layer_sparsity=settings.edge_layer_sparsity,
-                      progressive_steps=settings.progressive_steps)
+        prune_at = self.config.pretrain_epochs + settings.regularization_epochs
+        layers = dict(layer_sparsity=settings.layer_sparsity,
+                      edge_layer_sparsity=settings.edge_layer_sparsity)
         if settings.solver == "admm":
             return pruning.ADMMPruning(settings.target_sparsity, settings.structure,
-                                       rho=settings.rho, **common)
+                                       rho=settings.rho, prune_at=prune_at, unit="epoch",
+                                       progressive_steps=settings.progressive_steps, **layers)
+        if settings.ramp_power is not None and settings.regularization_epochs:
+            return pruning.ReweightedPruning.ramped(
+                settings.target_sparsity, settings.structure, prune_at_epoch=prune_at,
+                steps_per_epoch=batches_per_epoch, updates_per_epoch=settings.updates_per_epoch,
+                ramp_power=settings.ramp_power, penalty=settings.penalty, **layers)
         return pruning.ReweightedPruning(settings.target_sparsity, settings.structure,
-                                         penalty=settings.penalty, **common)
+                                         penalty=settings.penalty, prune_at=prune_at,
+                                         unit="epoch",
+                                         progressive_steps=settings.progressive_steps, **layers)
 
     def _fit_dynamic(self, x, y, seed, history, fit_kwargs) -> keras.Model:
         """baseline, minmax, mcmia_pruning, mcmia_pruning_minmax."""
@@ -340,7 +347,7 @@ class Recipe:
             _merge(history, model.fit(data, epochs=pretrain, **fit_kwargs).history)
         if not self.config.uses("pruning"):
             return classifier
-        pruner = self._pruner()
+        pruner = self._pruner(steps_per_epoch(len(x), training.batch_size))
         kwargs = dict(fit_kwargs, callbacks=list(fit_kwargs["callbacks"]) + pruner.callbacks())
         _merge(history, model.fit(data, initial_epoch=pretrain, epochs=training.epochs,
                                   **kwargs).history)

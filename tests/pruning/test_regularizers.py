@@ -221,7 +221,7 @@ def test_outside_mass_decreases_monotonically_on_a_convex_problem():
     assert masses[-1] < 0.5 * masses[0]  # measured: 0.19 x after 30 epochs
 
 
-def test_calibrated_strength_grows_until_the_outside_mass_reaches_the_target():
+def test_calibrated_strength_grows_while_the_penalised_groups_hold_up():
     model = make_prunable(two_dense([FIRST, SECOND]))
     pruner = ReweightedPruning(0.5, edge_layer_sparsity=None, initial_penalty=1e-6,
                                penalty_growth=2.0, target_outside_mass=1e-3)
@@ -238,6 +238,29 @@ def test_calibrated_strength_grows_until_the_outside_mass_reaches_the_target():
     assert pruner.binding.strength.numpy() == pytest.approx(2e-6)  # unchanged
     with pytest.raises(ValueError, match="`penalty_growth`"):
         ReweightedPruning(0.5, penalty_growth=0.5)
+
+
+def test_calibration_stops_growing_once_every_penalised_group_shrinks():
+    model = make_prunable(two_dense([FIRST, SECOND]))
+    pruner = ReweightedPruning(0.5, edge_layer_sparsity=None, initial_penalty=1e-6,
+                               penalty_growth=2.0, target_outside_mass=1e-3)
+    pruner.bind(model)
+    outside = [a.numpy() > 0 for a in pruner.binding.alphas]
+    kernels = [model.get_layer(layer).kernel for layer in ("first", "second")]
+
+    def scale_outside(factor):
+        for kernel, removed in zip(kernels, outside):
+            kernel.assign(np.where(removed, kernel.numpy() * factor, kernel.numpy()))
+
+    scale_outside(0.5)  # every penalised weight shrank, none is zero yet
+    pruner.reweight()
+    assert pruner.binding.outside_mass > 1e-3  # still far from the constraint ...
+    assert pruner.binding.resisting_mass == 0.0
+    assert pruner.binding.strength.numpy() == pytest.approx(1e-6)  # ... but lambda holds
+    scale_outside(1.5)  # the data term pushes them back up (still the smallest)
+    pruner.reweight()
+    assert pruner.binding.resisting_mass == pytest.approx(pruner.binding.outside_mass)
+    assert pruner.binding.strength.numpy() == pytest.approx(2e-6)
 
 
 def test_admm_calibrated_rho_grows_only_while_the_residual_is_large():
@@ -325,13 +348,71 @@ def test_progressive_steps_errors():
         ReweightedPruning(0.9, prune_at=None, progressive_steps=2)
 
 
-def test_calibration_keeps_growing_across_progressive_stage_changes():
+def test_calibration_grows_between_progressive_stage_changes_only():
     model, x, y = _dense_pair()
     model.compile(keras.optimizers.SGD(1e-3), "mse")
     pruner = ReweightedPruning(0.96, prune_at=6, progressive_steps=3, edge_layer_sparsity=None)
     history = model.fit(x, y, epochs=6, batch_size=64, verbose=0, callbacks=pruner.callbacks())
     masses = history.history["pruning_outside_mass"]
     assert min(masses) > 1e-3  # a tiny learning rate: the outside set never empties here
-    # One growth per epoch after the first, stage changes (epochs 2 and 4) included.
-    np.testing.assert_allclose(history.history["pruning_lambda"],
-                               [1e-5 * 4.0 ** epoch for epoch in range(6)], rtol=1e-5)
+    lambdas = history.history["pruning_lambda"]
+    # The stage changes (epochs 2 and 4) hard-prune the groups penalised so far, and the
+    # new outside set has not been penalised yet: nothing to judge, lambda unchanged.
+    assert lambdas[2] == lambdas[1] and lambdas[4] == lambdas[3], lambdas
+    # Between them, a reweighting grows it while the data term holds groups up.
+    assert lambdas[1] == pytest.approx(4e-5) and lambdas[3] == pytest.approx(1.6e-4), lambdas
+
+
+class _RateRecorder(keras.callbacks.Callback):
+    """The pruner's current rates and the kernels' zero fractions at every epoch start."""
+
+    def __init__(self, pruner):
+        super().__init__()
+        self.pruner, self.rates, self.sparsities, self.outside = pruner, {}, {}, {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        binding = self.pruner.binding
+        self.rates[epoch] = [p.rate for p in binding.plans]
+        self.sparsities[epoch] = binding.sparsities()
+        self.outside[epoch] = [float(np.sum(o.numpy())) for o in binding.outside]
+
+
+def test_ramped_rates_follow_the_cubic_schedule_and_nothing_is_frozen_before_the_prune():
+    model, x, y = _dense_pair()
+    model.compile(keras.optimizers.Adam(1e-3), "mse")
+    pruner = ReweightedPruning(0.9, penalty=1e-3, prune_at=6, ramp_power=3,
+                               edge_layer_sparsity=None)
+    recorder = _RateRecorder(pruner)
+    model.fit(x, y, epochs=2, verbose=0)  # dense pre-training: the ramp spans epochs 2..5
+    model.fit(x, y, initial_epoch=2, epochs=8, batch_size=16, verbose=0,
+              callbacks=pruner.callbacks() + [recorder])
+    for epoch in range(2, 6):
+        expected = 0.9 * (1 - (1 - (epoch - 2) / 4) ** 3)
+        assert recorder.rates[epoch] == pytest.approx([expected, expected]), epoch
+        # Penalised, not pruned: no kernel has a zero before the hard prune ...
+        assert recorder.sparsities[epoch] == {"first": 0.0, "second": 0.0}, epoch
+        # ... and exactly the groups the current rate would remove are outside.
+        assert recorder.outside[epoch] == [round(expected * 200), round(expected * 100)], epoch
+    assert recorder.rates[2] == [0.0, 0.0]
+    assert recorder.sparsities[6] == pytest.approx({"first": 0.9, "second": 0.9})
+    assert pruner.binding.sparsities() == pytest.approx({"first": 0.9, "second": 0.9})
+
+
+def test_ramp_at_progress_zero_penalises_nothing():
+    pruner = ReweightedPruning(0.5, penalty=0.01, prune_at=4, ramp_power=3,
+                               edge_layer_sparsity=None)
+    pruner.bind(make_prunable(two_dense([FIRST, SECOND])))
+    assert pruner.penalty_value() == 0.0
+    assert [p.rate for p in pruner.ramp_plans(pruner.binding.final_plans, 0.5)] == \
+        pytest.approx([0.5 * 0.875] * 2)
+
+
+def test_ramp_power_errors_and_config_round_trip():
+    with pytest.raises(ValueError, match="`ramp_power`. Expected None"):
+        ReweightedPruning(0.9, prune_at=4, ramp_power=0)
+    with pytest.raises(ValueError, match="A ramp needs `prune_at`"):
+        ReweightedPruning(0.9, prune_at=None, ramp_power=3)
+    with pytest.raises(ValueError, match="excludes `progressive_steps`"):
+        ReweightedPruning(0.9, prune_at=4, ramp_power=3, progressive_steps=2)
+    pruner = ADMMPruning(0.9, prune_at=4, ramp_power=2)
+    assert ADMMPruning.from_config(pruner.get_config()).ramp_power == 2.0
