@@ -255,6 +255,7 @@ def _run_architecture(architecture: str, data) -> List[Dict]:
                 else:
                     model = _compile(pruning.make_prunable(from_checkpoint()))
                     pruner = compression.make_pruner(method, structure, target, prune_at,
+                                                     int(np.ceil(len(x) / batch_size)),
                                                      settings)
                     try:
                         pruner.plan(model)

@@ -20,8 +20,8 @@ from mcmia_tf.compat import keras
 __all__ = ["PRUNER_METHODS", "TFMOT_EDGE_LAYER_SPARSITY", "PrunerSettings", "make_pruner",
            "timed_fit", "tfmot_prune"]
 
-PRUNER_METHODS = ("reweighted", "reweighted_fixed", "reweighted_progressive",
-                  "reweighted_unbounded", "admm", "static_l1")
+PRUNER_METHODS = ("reweighted", "reweighted_constant", "reweighted_fixed",
+                  "reweighted_progressive", "reweighted_unbounded", "admm", "static_l1")
 # "tfmot": the per-layer rates our pruners plan (first / last layer capped at 80%), so
 # the rows compare methods, not allocations; "tfmot_uniform": tfmot's default, every
 # layer at the target.
@@ -53,11 +53,20 @@ class PrunerSettings:
 
 
 def make_pruner(method: str, structure: str, sparsity: float, prune_at: int,
-                settings: PrunerSettings = PrunerSettings()):
-    """The `mcmia_tf.pruning` pruner of a benchmark method (one of `PRUNER_METHODS`)."""
+                steps_per_epoch: int, settings: PrunerSettings = PrunerSettings()):
+    """The `mcmia_tf.pruning` pruner of a benchmark method (one of `PRUNER_METHODS`).
+
+    `reweighted` is the recipes' default: bounded, lambda calibrated on the run, the
+    designated rate ramped over the `prune_at` epochs with 4 keep-set updates an
+    epoch (`ReweightedPruning.ramped`); `reweighted_constant` the same bounded form
+    aiming at the target from the start, one update an epoch.
+    """
     common = dict(target_sparsity=sparsity, structure=structure, prune_at=prune_at)
     if method == "reweighted":
-        return pruning.ReweightedPruning(**common)  # Bounded, lambda calibrated on the run.
+        return pruning.ReweightedPruning.ramped(sparsity, structure, prune_at_epoch=prune_at,
+                                                steps_per_epoch=steps_per_epoch)
+    if method == "reweighted_constant":
+        return pruning.ReweightedPruning(**common)
     if method == "reweighted_fixed":
         return pruning.ReweightedPruning(penalty=settings.bounded_penalty, **common)
     if method == "reweighted_progressive":

@@ -6,11 +6,15 @@ dense checkpoint (`--pretrain_epochs` of Adam) and gets the SAME budget of
 `--epochs` epochs:
 
 * reweighted / admm / static_l1: regularize for `--prune_at` epochs, hard prune,
-  masked retraining for the rest (`mcmia_tf.pruning`); reweighted_progressive: the
-  default reweighted pruner with `--progressive_steps` rising targets (rows at
-  sparsity >= 0.98 only, where it is meant to help); reweighted_fixed: the bounded
-  form with a fixed `--bounded_penalty` instead of the calibration (to tune lambda by
-  hand and compare the calibration with it);
+  masked retraining for the rest (`mcmia_tf.pruning`). reweighted is the recipes'
+  default: bounded by the constraint, lambda calibrated on the run, the designated
+  rate ramped from 0 over the `--prune_at` epochs with 4 keep-set updates an epoch
+  (`ReweightedPruning.ramped`); reweighted_constant: the same bounded form aiming at
+  the target from the first epoch, one update an epoch (the earlier default);
+  reweighted_progressive: reweighted_constant with `--progressive_steps` rising
+  targets (rows at sparsity >= 0.98 only, where it is meant to help);
+  reweighted_fixed: reweighted_constant with a fixed `--bounded_penalty` instead of
+  the calibration (to tune lambda by hand and compare the calibration with it);
 * tfmot: `prune_low_magnitude` with `PolynomialDecay` from 0 to the target over the
   same first `--prune_at` epochs, then fine-tuning with frozen masks (unstructured
   only: tfmot has no filter pruning), each layer to the rate our pruners plan for
@@ -54,7 +58,8 @@ _EPOCHS = flags.DEFINE_integer("epochs", 10, "Epoch budget of every method after
 _PRUNE_AT = flags.DEFINE_integer("prune_at", 6, "Epoch of the hard prune (end of the ramp).")
 _SPARSITIES = flags.DEFINE_list("sparsities", ["0.90", "0.95", "0.98"], "Target sparsities.")
 _STRUCTURES = flags.DEFINE_list("structures", ["unstructured", "filter"], "Structures.")
-_METHODS = flags.DEFINE_list("methods", ["reweighted", "reweighted_progressive",
+_METHODS = flags.DEFINE_list("methods", ["reweighted", "reweighted_constant",
+                                          "reweighted_progressive",
                                           "reweighted_unbounded", "admm", "static_l1", "tfmot",
                                           "tfmot_uniform"],
                              "Compression methods (reweighted: bounded by the constraint, "
@@ -132,12 +137,13 @@ def _accuracy(model, x, y) -> float:
     return float(model.evaluate(x, y, batch_size=1024, verbose=0)[1])
 
 
-def _pruner(method: str, structure: str, sparsity: float):
+def _pruner(method: str, structure: str, sparsity: float, steps_per_epoch: int):
     settings = compression.PrunerSettings(
         reweighted_penalty=_REWEIGHTED_PENALTY.value, bounded_penalty=_BOUNDED_PENALTY.value,
         progressive_steps=_PROGRESSIVE_STEPS.value, admm_rho=_ADMM_RHO.value,
         l1_penalty=_L1_PENALTY.value)
-    return compression.make_pruner(method, structure, sparsity, _PRUNE_AT.value, settings)
+    return compression.make_pruner(method, structure, sparsity, _PRUNE_AT.value,
+                                   steps_per_epoch, settings)
 
 
 def _tfmot_run(model, x, y, sparsity: float, edge_layer_sparsity):
@@ -203,7 +209,8 @@ def run() -> List[Dict]:
                     if method == "reweighted_progressive" and target < _PROGRESSIVE_FROM:
                         continue
                     model = _compile(pruning.make_prunable(from_checkpoint()))
-                    pruner = _pruner(method, structure, target)
+                    pruner = _pruner(method, structure, target,
+                                     int(np.ceil(len(x) / _batch_size())))
                     try:
                         pruner.plan(model)
                     except ValueError as error:  # e.g. a rate the layers cannot absorb
