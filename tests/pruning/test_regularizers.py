@@ -416,3 +416,14 @@ def test_ramp_power_errors_and_config_round_trip():
         ReweightedPruning(0.9, prune_at=4, ramp_power=3, progressive_steps=2)
     pruner = ADMMPruning(0.9, prune_at=4, ramp_power=2)
     assert ADMMPruning.from_config(pruner.get_config()).ramp_power == 2.0
+
+
+def test_ramped_constructor_counts_in_steps():
+    pruner = ReweightedPruning.ramped(0.9, "filter", prune_at_epoch=6, steps_per_epoch=50,
+                                      penalty=1e-3)
+    assert (pruner.unit, pruner.prune_at, pruner.reweight_every, pruner.ramp_power) == \
+        ("step", 300, 12, 3.0)
+    assert pruner.structure.name == "filter" and pruner.penalty == 1e-3
+    assert ReweightedPruning.ramped(0.9, prune_at_epoch=2, steps_per_epoch=3).reweight_every == 1
+    with pytest.raises(ValueError, match="`steps_per_epoch`. Expected a positive integer"):
+        ReweightedPruning.ramped(0.9, prune_at_epoch=6, steps_per_epoch=0)

@@ -202,8 +202,17 @@ def test_pruning_target_of_a_custom_train_step_model(digits):
     assert stripped.count_params() == classifier.count_params()
 
 
+def _bounded_pruner(form, target_sparsity, prune_at_epoch, steps_per_epoch):
+    """The calibrated bounded form: constant rate (one update an epoch) or ramped."""
+    if form == "constant":
+        return ReweightedPruning(target_sparsity, prune_at=prune_at_epoch)
+    return ReweightedPruning.ramped(target_sparsity, prune_at_epoch=prune_at_epoch,
+                                    steps_per_epoch=steps_per_epoch)
+
+
 @pytest.mark.slow
-def test_bounded_regularization_makes_the_hard_prune_nearly_lossless(digits):
+@pytest.mark.parametrize("form", ["constant", "ramped"])
+def test_bounded_regularization_makes_the_hard_prune_nearly_lossless(digits, form):
     # An overfit LeNet-5 (100% on its training images), then the default bounded,
     # self-calibrated reweighted penalty for 8 epochs and the hard prune at 0.9.
     x, y = digits.x_train, digits.y_train
@@ -211,7 +220,7 @@ def test_bounded_regularization_makes_the_hard_prune_nearly_lossless(digits):
     model.compile(keras.optimizers.Adam(1e-3), LOSS, metrics=["accuracy"])
     keras.utils.set_random_seed(0)
     model.fit(x, y, epochs=20, batch_size=32, verbose=0)
-    pruner = ReweightedPruning(0.9, prune_at=28)
+    pruner = _bounded_pruner(form, 0.9, 28, int(np.ceil(len(x) / 32)))
     history = model.fit(x, y, initial_epoch=20, epochs=29, batch_size=32, verbose=0,
                         callbacks=pruner.callbacks(prune_data=(x, y)))
     drops = history.history["pruning_accuracy_drop"]
@@ -222,7 +231,8 @@ def test_bounded_regularization_makes_the_hard_prune_nearly_lossless(digits):
 
 @pytest.mark.skipif(not _HAS_FASHION_MNIST, reason="Fashion-MNIST IDX files not installed")
 @pytest.mark.slow
-def test_calibrated_strength_is_within_10x_of_the_tuned_fashion_mnist_lambda():
+@pytest.mark.parametrize("form", ["constant", "ramped"])
+def test_calibrated_strength_is_within_10x_of_the_tuned_fashion_mnist_lambda(form):
     dataset = load_dataset("fashion_mnist")
     chosen = np.random.default_rng(0).permutation(len(dataset.x_train))[:3000]
     x, y = dataset.x_train[chosen], dataset.y_train[chosen]
@@ -230,7 +240,7 @@ def test_calibrated_strength_is_within_10x_of_the_tuned_fashion_mnist_lambda():
     model.compile(keras.optimizers.Adam(1e-3), LOSS)
     keras.utils.set_random_seed(0)
     model.fit(x, y, epochs=2, batch_size=128, verbose=0)
-    pruner = ReweightedPruning(0.95, prune_at=8)
+    pruner = _bounded_pruner(form, 0.95, 8, int(np.ceil(len(x) / 128)))
     history = model.fit(x, y, initial_epoch=2, epochs=9, batch_size=128, verbose=0,
                         callbacks=pruner.callbacks())
     calibrated = history.history["pruning_lambda"][-1]

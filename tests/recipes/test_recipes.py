@@ -89,6 +89,24 @@ def test_admm_solver_reaches_the_per_layer_rates(split_data):
     assert result.sparsity == pytest.approx(0.8, abs=2e-3)
 
 
+@pytest.mark.parametrize("ramp_power", [3.0, None])
+def test_reweighted_recipe_ramps_the_constraint_unless_told_not_to(ramp_power):
+    training = TrainingConfig(model="mlp", epochs=10, batch_size=32)
+    pruning = PruningConfig(target_sparsity=0.9, regularization_epochs=4, retrain_epochs=2,
+                            ramp_power=ramp_power)
+    pruner = Recipe(RecipeConfig("mcmia_pruning", training=training, pruning=pruning),
+                    (8, 8, 1), 10)._pruner(batches_per_epoch=10)
+    if ramp_power is None:  # 4 dense epochs, the penalty at the target rate, prune at 8
+        assert (pruner.unit, pruner.prune_at, pruner.ramp_power) == ("epoch", 8, None)
+    else:  # the same epochs on the step clock, 4 keep-set updates an epoch
+        assert (pruner.unit, pruner.prune_at, pruner.reweight_every, pruner.ramp_power) == (
+            "step", 80, 2, 3.0)
+    with pytest.raises(ValueError, match="`ramp_power`. Expected None with progressive_steps"):
+        PruningConfig(regularization_epochs=6, progressive_steps=3)
+    assert PruningConfig(regularization_epochs=6, progressive_steps=3,
+                         ramp_power=None).progressive_steps == 3
+
+
 @pytest.mark.slow
 def test_tfmot_magnitude_uses_the_mcmia_per_layer_allocation(split_data):
     """The peer and MCMIA pruning zero the same number of weights in every layer."""
