@@ -32,10 +32,11 @@ A ramped constraint (`ramp_power=p`) moves the designated rate itself gradually,
 with nothing frozen before `prune_at`: at clock position t of the regularization
 phase [t_0, prune_at) every layer's current rate is
 
-    r_t = r * (1 - (1 - (t - t_0) / (prune_at - t_0))^p),
+    r_t = r * (1 - (1 - min(1, (t - t_0) / (f * (prune_at - t_0))))^p),
 
 Zhu & Gupta's schedule ("To prune, or not to prune", arXiv 1710.01878; p = 3 is
-tfmot's `PolynomialDecay` default), recomputed at every clock tick. The method's
+tfmot's `PolynomialDecay` default) over the first share f (`ramp_fraction`) of the
+phase, then held, recomputed at every clock tick. The method's
 state (the reweighted keep-set, ADMM's projection) follows r_t, so the penalty acts
 first on the few smallest groups and reaches the designated rate just before the
 hard prune, instead of pushing every group the final rate removes towards zero from
@@ -142,13 +143,17 @@ class DynamicRegularizationPruning(abc.ABC):
         ramps the designated rates over the regularization phase as
         r (1 - (1 - progress)^p) (module docstring; 3 is the cubic ramp).
         Exclusive with `progressive_steps` > 1.
+      ramp_fraction: the share of the regularization phase the ramp takes; the
+        rest holds the final rates, so the groups that left the keep-set last
+        have time to reach zero before the prune (an adaptive optimizer moves a
+        weight by about its learning rate per step, whatever the penalty).
     """
 
     def __init__(self, target_sparsity: float, structure="unstructured", *,
                  prune_at: Optional[int] = None, unit: str = "epoch",
                  layer_sparsity=None, layer_structure=None, exclude: Sequence[str] = (),
                  edge_layer_sparsity: Optional[float] = 0.8, progressive_steps: int = 1,
-                 ramp_power: Optional[float] = None):
+                 ramp_power: Optional[float] = None, ramp_fraction: float = 1.0):
         self.target_sparsity = _check_target_sparsity(target_sparsity)
         self.structure = structures_lib.get_structure(structure)
         if unit not in UNITS:
@@ -196,6 +201,13 @@ class DynamicRegularizationPruning(abc.ABC):
         self.edge_layer_sparsity = edge_layer_sparsity
         self.progressive_steps = int(progressive_steps)
         self.ramp_power = None if ramp_power is None else float(ramp_power)
+        if isinstance(ramp_fraction, bool) or not isinstance(
+                ramp_fraction, (int, float)) or not 0 < ramp_fraction <= 1:
+            raise ValueError(
+                "Invalid value for argument `ramp_fraction`. Expected a float in (0, 1] (the "
+                "share of the regularization phase the ramp takes). "
+                f"Received: ramp_fraction={ramp_fraction!r}")
+        self.ramp_fraction = float(ramp_fraction)
         self.binding: Optional[PruningBinding] = None
 
     # ---------------------------------------------------------------- subclass API
@@ -298,10 +310,12 @@ class DynamicRegularizationPruning(abc.ABC):
         return [dataclasses.replace(p, rate=1.0 - (1.0 - p.rate) ** exponent) for p in plans]
 
     def progress(self, position: int, start: int = 0) -> float:
-        """The fraction of the regularization phase [start, prune_at) behind `position`."""
+        """The ramp's progress at `position`: 0 at `start`, 1 after `ramp_fraction` of
+        the regularization phase [start, prune_at) (then held until the prune)."""
         if self.prune_at is None:
             return 1.0
-        return min(1.0, max(0.0, (position - start) / max(1, self.prune_at - start)))
+        span = max(1.0, self.ramp_fraction * (self.prune_at - start))
+        return min(1.0, max(0.0, (position - start) / span))
 
     def ramp_plans(self, plans: List[registry.LayerPlan],
                    progress: float) -> List[registry.LayerPlan]:
@@ -378,6 +392,7 @@ class DynamicRegularizationPruning(abc.ABC):
             "edge_layer_sparsity": self.edge_layer_sparsity,
             "progressive_steps": self.progressive_steps,
             "ramp_power": self.ramp_power,
+            "ramp_fraction": self.ramp_fraction,
         }
 
     @classmethod

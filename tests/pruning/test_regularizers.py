@@ -427,3 +427,12 @@ def test_ramped_constructor_counts_in_steps():
     assert ReweightedPruning.ramped(0.9, prune_at_epoch=2, steps_per_epoch=3).reweight_every == 1
     with pytest.raises(ValueError, match="`steps_per_epoch`. Expected a positive integer"):
         ReweightedPruning.ramped(0.9, prune_at_epoch=6, steps_per_epoch=0)
+
+
+def test_ramp_fraction_reaches_the_final_rate_early_and_holds_it():
+    pruner = ReweightedPruning(0.9, prune_at=10, ramp_power=3, ramp_fraction=0.5)
+    assert [pruner.progress(p, start=2) for p in (2, 4, 6, 8, 9)] == pytest.approx(
+        [0.0, 0.5, 1.0, 1.0, 1.0])
+    assert ReweightedPruning(0.9, prune_at=10, ramp_power=3).progress(6, start=2) == 0.5
+    with pytest.raises(ValueError, match="`ramp_fraction`. Expected a float in \\(0, 1\\]"):
+        ReweightedPruning(0.9, prune_at=10, ramp_power=3, ramp_fraction=0.0)
