@@ -251,7 +251,8 @@ def _run_architecture(architecture: str, data) -> List[Dict]:
                     pruned, seconds = compression.tfmot_prune(
                         from_checkpoint(), x, y, target, compile_fn=_compile, prune_at=prune_at,
                         epochs=epochs, batch_size=batch_size,
-                        edge_layer_sparsity=compression.TFMOT_EDGE_LAYER_SPARSITY[method])
+                        edge_layer_sparsity=compression.TFMOT_EDGE_LAYER_SPARSITY[method],
+                        one_shot=method in compression.TFMOT_ONE_SHOT)
                 else:
                     model = _compile(pruning.make_prunable(from_checkpoint()))
                     pruner = compression.make_pruner(method, structure, target, prune_at,

@@ -17,15 +17,19 @@ import tensorflow_model_optimization as tfmot
 from mcmia_tf import pruning
 from mcmia_tf.compat import keras
 
-__all__ = ["PRUNER_METHODS", "TFMOT_EDGE_LAYER_SPARSITY", "PrunerSettings", "make_pruner",
+__all__ = ["PRUNER_METHODS", "TFMOT_EDGE_LAYER_SPARSITY", "TFMOT_ONE_SHOT", "PrunerSettings",
+           "make_pruner",
            "timed_fit", "tfmot_prune"]
 
 PRUNER_METHODS = ("reweighted", "reweighted_constant", "reweighted_fixed",
                   "reweighted_progressive", "reweighted_unbounded", "admm", "static_l1")
 # "tfmot": the per-layer rates our pruners plan (first / last layer capped at 80%), so
 # the rows compare methods, not allocations; "tfmot_uniform": tfmot's default, every
-# layer at the target.
-TFMOT_EDGE_LAYER_SPARSITY = {"tfmot": 0.8, "tfmot_uniform": None}
+# layer at the target; "tfmot_oneshot": the planned rates reached in one prune at the
+# first step, then fine-tuning (the control that tells a gradual ramp's gain from the
+# magnitude criterion's).
+TFMOT_EDGE_LAYER_SPARSITY = {"tfmot": 0.8, "tfmot_uniform": None, "tfmot_oneshot": 0.8}
+TFMOT_ONE_SHOT = ("tfmot_oneshot",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +100,13 @@ def timed_fit(model: keras.Model, x: np.ndarray, y: np.ndarray, epochs: int, bat
 
 def tfmot_prune(model: keras.Model, x: np.ndarray, y: np.ndarray, sparsity: float, *,
                 compile_fn: Callable[[keras.Model], keras.Model], prune_at: int, epochs: int,
-                batch_size: int, edge_layer_sparsity: Optional[float] = 0.8
-                ) -> Tuple[keras.Model, Tuple[float, float]]:
+                batch_size: int, edge_layer_sparsity: Optional[float] = 0.8,
+                one_shot: bool = False) -> Tuple[keras.Model, Tuple[float, float]]:
     """tfmot `prune_low_magnitude` on the planned per-layer rates, `epochs` of `fit`.
 
     `PolynomialDecay` from 0 to each layer's rate over the first `prune_at` epochs
-    (updated 4 times an epoch), then fine-tuning with frozen masks.
+    (updated 4 times an epoch), then fine-tuning with frozen masks; `one_shot`
+    prunes to the rates at the first step instead (`OneShotAfter(rate, 1)`).
 
     Returns:
       (the stripped model with exact zeros, (wall, CPU) seconds per epoch).
@@ -110,6 +115,8 @@ def tfmot_prune(model: keras.Model, x: np.ndarray, y: np.ndarray, sparsity: floa
     end_step = prune_at * steps_per_epoch
 
     def ramp_to(rate):
+        if one_shot:
+            return pruning.OneShotAfter(rate, 1)
         return tfmot.sparsity.keras.PolynomialDecay(
             initial_sparsity=0.0, final_sparsity=rate, begin_step=0, end_step=end_step,
             frequency=max(1, steps_per_epoch // 4))

@@ -18,7 +18,8 @@ dense checkpoint (`--pretrain_epochs` of Adam) and gets the SAME budget of
 * tfmot: `prune_low_magnitude` with `PolynomialDecay` from 0 to the target over the
   same first `--prune_at` epochs, then fine-tuning with frozen masks (unstructured
   only: tfmot has no filter pruning), each layer to the rate our pruners plan for
-  it (`prune_low_magnitude_planned`); `tfmot_uniform`: the same with every layer
+  it (`prune_low_magnitude_planned`); `tfmot_oneshot`: the same rates reached in one
+  prune at the first step, then fine-tuning; `tfmot_uniform`: the same with every layer
   at the target, tfmot's default allocation;
 * dense: the checkpoint trained `--epochs` more epochs without pruning, the
   reference for accuracy and for the per-epoch cost of a plain `fit`.
@@ -146,11 +147,12 @@ def _pruner(method: str, structure: str, sparsity: float, steps_per_epoch: int):
                                    steps_per_epoch, settings)
 
 
-def _tfmot_run(model, x, y, sparsity: float, edge_layer_sparsity):
+def _tfmot_run(model, x, y, sparsity: float, method: str):
     return compression.tfmot_prune(model, x, y, sparsity, compile_fn=_compile,
+                                   one_shot=method in compression.TFMOT_ONE_SHOT,
                                    prune_at=_PRUNE_AT.value, epochs=_EPOCHS.value,
                                    batch_size=_batch_size(),
-                                   edge_layer_sparsity=edge_layer_sparsity)
+                                   edge_layer_sparsity=_TFMOT_EDGE_LAYER_SPARSITY[method])
 
 
 _PROGRESSIVE_FROM = 0.98  # reweighted_progressive runs at and above this target only.
@@ -202,8 +204,7 @@ def run() -> List[Dict]:
                 if method in _TFMOT_EDGE_LAYER_SPARSITY:
                     if structure != "unstructured":
                         continue  # tfmot prunes magnitudes only.
-                    pruned, seconds = _tfmot_run(from_checkpoint(), x, y, target,
-                                                 _TFMOT_EDGE_LAYER_SPARSITY[method])
+                    pruned, seconds = _tfmot_run(from_checkpoint(), x, y, target, method)
                     pruner = callback = None
                 else:
                     if method == "reweighted_progressive" and target < _PROGRESSIVE_FROM:

@@ -65,12 +65,15 @@ class OneShotAfter(_PruningSchedule):
     Args:
       target_sparsity: sparsity of the hard prune, in [0, 1).
       prune_step: training step (tfmot's `pruning_step`) of the hard prune; the
-        steps before it are the regularization phase.
+        steps before it are the regularization phase. tfmot's wrapper increments
+        `pruning_step` before it asks the schedule, so the first training step is
+        step 1 (a schedule never sees step 0): 1 prunes at the first step.
     """
 
     def __init__(self, target_sparsity: float, prune_step: int):
         _check_sparsity(target_sparsity, "target_sparsity")
-        _check_step(prune_step, "prune_step")
+        # Step 0 would never come (see `prune_step`): refuse it rather than never prune.
+        _check_step(prune_step, "prune_step", 1)
         self.target_sparsity = float(target_sparsity)
         self.prune_step = int(prune_step)
 

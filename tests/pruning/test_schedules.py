@@ -50,6 +50,21 @@ def test_schedule_config_round_trip(schedule):
     assert via_tfmot.pruning_schedule.get_config() == config
 
 
+@pytest.mark.parametrize("prune_step,expected", [(1, 0.75), (2, 0.0)])
+def test_one_shot_counts_tfmot_steps_from_1(prune_step, expected):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8)).astype(np.float32)
+    y = rng.integers(0, 3, size=64)
+    wrapped = tfmot.sparsity.keras.prune_low_magnitude(
+        _model(), pruning_schedule=OneShotAfter(0.75, prune_step=prune_step))
+    wrapped.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    # One batch: a single training step (tfmot's step 1), then the epoch-end remask.
+    wrapped.fit(x, y, batch_size=64, epochs=1, verbose=0,
+                callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    kernel = tfmot.sparsity.keras.strip_pruning(wrapped).layers[0].kernel.numpy()
+    assert np.mean(kernel == 0) == pytest.approx(expected)
+
+
 def _model():
     init = keras.initializers.GlorotUniform(seed=0)
     return keras.Sequential([
@@ -86,6 +101,7 @@ def test_one_shot_with_prune_low_magnitude_then_save_load_and_continue(tmp_path)
 @pytest.mark.parametrize("kwargs,match", [
     (dict(target_sparsity=1.0, prune_step=3), "target_sparsity"),
     (dict(target_sparsity=0.5, prune_step=-1), "prune_step"),
+    (dict(target_sparsity=0.5, prune_step=0), "prune_step"),  # tfmot's steps start at 1
 ])
 def test_one_shot_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=f"Invalid value for argument `{match}`"):
