@@ -15,7 +15,25 @@ from mcmia_tf.compat import keras
 from mcmia_tf.privacy.poisson import steps_per_epoch
 from mcmia_tf.recipes.config import TrainingConfig
 
-__all__ = ["add_weight_decay", "make_optimizer"]
+__all__ = ["add_weight_decay", "make_optimizer", "named_optimizer"]
+
+
+def named_optimizer(name: str, learning_rate, momentum: float = 0.0
+                    ) -> keras.optimizers.Optimizer:
+    """A new Keras optimizer by name: "adam", "sgd" (with `momentum`) or "adagrad".
+
+    The one place the recipes turn a configured name into an optimizer (the
+    classifier's, DP-SGD's and the audit's standard recipe's). Adam and Adagrad
+    have no momentum argument; the configs refuse or ignore one for them.
+    """
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=momentum)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(learning_rate)
+    raise ValueError("Invalid value for argument `name`. Expected one of ('adam', 'sgd', "
+                     f"'adagrad'). Received: name={name!r}")
 
 
 def make_optimizer(training: TrainingConfig, num_examples: int,
@@ -39,10 +57,7 @@ def make_optimizer(training: TrainingConfig, num_examples: int,
         total_steps = training.epochs * steps_per_epoch(num_examples, training.batch_size)
         learning_rate = keras.optimizers.schedules.CosineDecay(
             training.learning_rate, decay_steps=max(1, total_steps))
-    if training.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(learning_rate, momentum=training.momentum)
-    else:
-        optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = named_optimizer(training.optimizer, learning_rate, training.momentum)
     if initial_step and training.lr_schedule != "constant":
         # Only a schedule needs the step; a constant rate keeps a fresh optimizer at step 0
         # (Adam's bias correction counts from it: the original recipe's behaviour).

@@ -72,6 +72,7 @@ from mcmia_tf.privacy.poisson import steps_per_epoch
 from mcmia_tf.recipes.config import RecipeConfig
 from mcmia_tf.recipes.optimization import add_weight_decay
 from mcmia_tf.recipes.optimization import make_optimizer
+from mcmia_tf.recipes.optimization import named_optimizer
 from mcmia_tf.recipes.pipeline import shuffled_batches
 
 __all__ = ["Recipe", "TrainingResult", "check_reference_disjoint"]
@@ -402,11 +403,7 @@ class Recipe:
                            noise_multiplier=sigma,
                            expected_batch_size=(batch_size if settings.sampling == "poisson"
                                                 else None))
-        optimizers = {"adam": lambda: keras.optimizers.Adam(learning_rate),
-                      "sgd": lambda: keras.optimizers.SGD(learning_rate,
-                                                          momentum=settings.momentum),
-                      "adagrad": lambda: keras.optimizers.Adagrad(learning_rate)}
-        model.compile(optimizers[settings.optimizer]())
+        model.compile(named_optimizer(settings.optimizer, learning_rate, settings.momentum))
         return model
 
     def _tfmot_schedule(self, rate: float, steps_per_epoch: int):

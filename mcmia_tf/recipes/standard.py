@@ -14,6 +14,7 @@ import numpy as np
 from mcmia_tf.compat import keras
 from mcmia_tf.models import build_model
 from mcmia_tf.recipes.config import OPTIMIZERS
+from mcmia_tf.recipes.optimization import named_optimizer
 from mcmia_tf.recipes.pipeline import shuffled_batches
 
 __all__ = ["StandardTrainingRecipe"]
@@ -63,8 +64,7 @@ class StandardTrainingRecipe:
         """The compiled, untrained model."""
         model = build_model(self.model_name, self.input_shape, self.num_classes,
                             width=self.width, seed=int(seed), **dict(self.model_kwargs))
-        optimizer_class = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
-        model.compile(optimizer=optimizer_class[self.optimizer](self.learning_rate),
+        model.compile(optimizer=named_optimizer(self.optimizer, self.learning_rate),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
         return model

@@ -10,6 +10,7 @@ from mcmia_tf.compat import keras
 from mcmia_tf.recipes.config import PruningConfig
 from mcmia_tf.recipes.config import RecipeConfig
 from mcmia_tf.recipes.config import TrainingConfig
+from mcmia_tf.recipes.optimization import named_optimizer
 from mcmia_tf.recipes.recipe import Recipe
 
 _ORIGINAL_FIELDS = {"model", "width", "epochs", "batch_size", "learning_rate", "model_kwargs"}
@@ -150,3 +151,13 @@ def test_dp_trains_on_augmented_poisson_batches(data):
     assert not all(np.allclose(a, b) for a, b in zip(first.model.get_weights(),
                                                      plain.model.get_weights()))
     assert first.epsilon == plain.epsilon
+
+
+def test_named_optimizer_builds_each_configured_optimizer():
+    sgd = named_optimizer("sgd", 0.1, momentum=0.9)
+    assert isinstance(sgd, keras.optimizers.SGD) and float(sgd.momentum) == pytest.approx(0.9)
+    assert float(sgd.learning_rate) == pytest.approx(0.1)
+    assert isinstance(named_optimizer("adam", 1e-3), keras.optimizers.Adam)
+    assert isinstance(named_optimizer("adagrad", 1e-2), keras.optimizers.Adagrad)
+    with pytest.raises(ValueError, match="`name`. Expected one of"):
+        named_optimizer("rmsprop", 1e-3)
