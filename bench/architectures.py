@@ -81,6 +81,7 @@ from mcmia_tf import pruning
 from mcmia_tf.compat import keras
 from mcmia_tf.data import load_dataset
 from mcmia_tf.models import build_model
+from mcmia_tf.privacy.poisson import steps_per_epoch
 from tflite_export import converter
 from tflite_export.evaluate import measure_latency
 from tflite_export.inspection import zipped_size
@@ -256,7 +257,7 @@ def _run_architecture(architecture: str, data) -> List[Dict]:
                 else:
                     model = _compile(pruning.make_prunable(from_checkpoint()))
                     pruner = compression.make_pruner(method, structure, target, prune_at,
-                                                     int(np.ceil(len(x) / batch_size)),
+                                                     steps_per_epoch(len(x), batch_size),
                                                      settings)
                     try:
                         pruner.plan(model)

@@ -50,6 +50,7 @@ from mcmia_tf import pruning
 from mcmia_tf.compat import keras
 from mcmia_tf.data import load_dataset
 from mcmia_tf.models import build_model
+from mcmia_tf.privacy.poisson import steps_per_epoch
 
 _QUICK = flags.DEFINE_bool("quick", False, "Run on `digits` (all 1,500 training images).")
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Where to write the JSON rows.")
@@ -138,13 +139,13 @@ def _accuracy(model, x, y) -> float:
     return float(model.evaluate(x, y, batch_size=1024, verbose=0)[1])
 
 
-def _pruner(method: str, structure: str, sparsity: float, steps_per_epoch: int):
+def _pruner(method: str, structure: str, sparsity: float, batches_per_epoch: int):
     settings = compression.PrunerSettings(
         reweighted_penalty=_REWEIGHTED_PENALTY.value, bounded_penalty=_BOUNDED_PENALTY.value,
         progressive_steps=_PROGRESSIVE_STEPS.value, admm_rho=_ADMM_RHO.value,
         l1_penalty=_L1_PENALTY.value)
     return compression.make_pruner(method, structure, sparsity, _PRUNE_AT.value,
-                                   steps_per_epoch, settings)
+                                   batches_per_epoch, settings)
 
 
 def _tfmot_run(model, x, y, sparsity: float, method: str):
@@ -211,7 +212,7 @@ def run() -> List[Dict]:
                         continue
                     model = _compile(pruning.make_prunable(from_checkpoint()))
                     pruner = _pruner(method, structure, target,
-                                     int(np.ceil(len(x) / _batch_size())))
+                                     steps_per_epoch(len(x), _batch_size()))
                     try:
                         pruner.plan(model)
                     except ValueError as error:  # e.g. a rate the layers cannot absorb

@@ -317,19 +317,20 @@ class Recipe:
         prune_at = self.config.pretrain_epochs + settings.regularization_epochs
         layers = dict(layer_sparsity=settings.layer_sparsity,
                       edge_layer_sparsity=settings.edge_layer_sparsity)
-        if settings.solver == "admm":
-            return pruning.ADMMPruning(settings.target_sparsity, settings.structure,
-                                       rho=settings.rho, prune_at=prune_at, unit="epoch",
-                                       progressive_steps=settings.progressive_steps, **layers)
-        if settings.ramp_power is not None and settings.regularization_epochs:
+        if settings.solver == "reweighted" and settings.ramp_power is not None and \
+                settings.regularization_epochs:
             return pruning.ReweightedPruning.ramped(
                 settings.target_sparsity, settings.structure, prune_at_epoch=prune_at,
                 steps_per_epoch=batches_per_epoch, updates_per_epoch=settings.updates_per_epoch,
                 ramp_power=settings.ramp_power, penalty=settings.penalty, **layers)
+        # The epoch clock: ADMM, and the reweighted form at a constant rate (or in stages).
+        common = dict(prune_at=prune_at, unit="epoch",
+                      progressive_steps=settings.progressive_steps, **layers)
+        if settings.solver == "admm":
+            return pruning.ADMMPruning(settings.target_sparsity, settings.structure,
+                                       rho=settings.rho, **common)
         return pruning.ReweightedPruning(settings.target_sparsity, settings.structure,
-                                         penalty=settings.penalty, prune_at=prune_at,
-                                         unit="epoch",
-                                         progressive_steps=settings.progressive_steps, **layers)
+                                         penalty=settings.penalty, **common)
 
     def _fit_dynamic(self, x, y, seed, history, fit_kwargs) -> keras.Model:
         """baseline, minmax, mcmia_pruning, mcmia_pruning_minmax."""
