@@ -23,6 +23,7 @@ import sys
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from bench import architectures_lib
+from bench import seed_stats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(ROOT, "bench", "results")
@@ -90,9 +91,12 @@ _CALIBRATED = ("reweighted", "reweighted_constant")
 def _pruning_pivot(data: Mapping) -> str:
     """Accuracy by target sparsity (rows) and method (columns); best in bold.
 
-    Only the methods the run has get a column.
+    Only the methods the run has get a column. A run over several seeds gets
+    `_pruning_seeds_pivot` instead.
     """
     rows = data["rows"]
+    if len({r.get("seed", 0) for r in rows}) > 1:
+        return _pruning_seeds_pivot(data)
     renamed = data["meta"].get("reweighted_is") == "constant"
     dense = next(r for r in rows if r["method"] == "dense")
     by_rate: Dict[float, Dict[str, Mapping]] = {}
@@ -131,6 +135,51 @@ def _pruning_pivot(data: Mapping) -> str:
             "row in bold); `drop`: training accuracy lost by the hard prune itself (on the "
             "first 2,000 training images, `callbacks(prune_data=...)`); `lambda`: where the "
             "bounded form's calibration stopped.\n\n" + _table(header, table))
+
+
+def _pruning_seeds_pivot(data: Mapping) -> str:
+    """Mean accuracy [95%] by target sparsity and method, and each method minus tfmot.
+
+    Unstructured rows only; differences are paired by seed (`bench.seed_stats`).
+    """
+    summaries = [s for s in seed_stats.summarize(data["rows"])
+                 if s.structure in ("unstructured", "none")]
+    dense = next(s for s in summaries if s.method == "dense")
+    by_rate: Dict[float, Dict[str, seed_stats.SeedSummary]] = {}
+    for s in summaries:
+        if s.method != "dense":
+            by_rate.setdefault(s.target_sparsity, {})[s.method] = s
+    present = {m for methods in by_rate.values() for m in methods}
+    names = dict(_PRUNING_COLUMNS)
+    methods = [key for key, _ in _PRUNING_COLUMNS if key in present]
+    compared = [m for m in methods if m != "tfmot"] if "tfmot" in present else []
+    table = []
+    for rate in sorted(by_rate):
+        cells = by_rate[rate]
+        row = [f"{rate:g}"]
+        row += [_pct(cells[m].mean, cells[m].interval) if m in cells else "-" for m in methods]
+        for m in compared:
+            s = cells.get(m)
+            if s is None or s.difference is None:
+                row.append("-")
+                continue
+            low, high = s.difference_interval or (None, None)
+            text = f"{100 * s.difference:+.2f}"
+            if low is not None:
+                text += f" [{100 * low:+.2f}, {100 * high:+.2f}]"
+            row.append(f"{text} ({s.wins}/{len(s.seeds)})")
+        table.append(row)
+    header = (["sparsity"] + [names[m] for m in methods]
+              + [f"{names[m]} - tfmot (seeds >= tfmot)" for m in compared])
+    evaluated_on = data["meta"].get("evaluated_on", "test")
+    return (f"{len(dense.seeds)} seeds ({dense.seeds[0]}-{dense.seeds[-1]}); each seed draws "
+            "its own data, initialisation and dense checkpoint, and every method of that seed "
+            "starts from it. Dense model: "
+            f"{_pct(dense.mean, dense.interval)} {evaluated_on} accuracy. Mean {evaluated_on} "
+            "accuracy over the seeds [95% t interval of the mean]; `- tfmot`: the paired "
+            "difference in points [95% t interval] (an interval excluding 0 separates the "
+            "methods) and on how many seeds the method was at least tfmot's accuracy.\n\n"
+            + _table(header, table))
 
 
 def _lambda_table(data: Mapping) -> str:

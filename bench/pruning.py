@@ -34,6 +34,12 @@ the hard prune, on the first 2,000 training images).
 by its epochs; `cpu_seconds_per_epoch` is the CPU time of this process over the same
 span, which other processes sharing the machine disturb less.
 
+`--num_seeds=N` repeats the whole run (data draw, initialisation, dense checkpoint,
+shuffling) for the seeds `--seed` .. `--seed` + N - 1; every row carries its `seed`,
+and the benchmark prints, per method and rate, the mean accuracy and the paired
+difference to tfmot (same seed, same checkpoint) with 95% t intervals
+(`bench.seed_stats`).
+
     python -m bench.pruning --output_json=pruning.json          # Fashion-MNIST
     python -m bench.pruning --quick --output_json=pruning.json  # digits, ~minutes
 """
@@ -46,6 +52,7 @@ import numpy as np
 
 from bench import compression
 from bench import output
+from bench import seed_stats
 from mcmia_tf import pruning
 from mcmia_tf.compat import keras
 from mcmia_tf.data import load_dataset
@@ -89,6 +96,10 @@ _NUM_VALIDATION = flags.DEFINE_integer("num_validation", 5_000,
                                        "Held-out training images for --evaluate_on=validation "
                                        "(300 with --quick unless set).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the data draw and of the initialisation.")
+_NUM_SEEDS = flags.DEFINE_integer(
+    "num_seeds", 1, "Repeat the whole run with seeds --seed, --seed + 1, ...; rows carry their "
+    "`seed`, and a summary gives each method's mean accuracy and its paired difference to "
+    "tfmot with 95% t intervals (`bench.seed_stats`).", lower_bound=1)
 
 _LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 _TFMOT_EDGE_LAYER_SPARSITY = compression.TFMOT_EDGE_LAYER_SPARSITY
@@ -100,14 +111,14 @@ def _compile(model: keras.Model) -> keras.Model:
     return model
 
 
-def _load():
-    """Returns (x_train, y_train, x_eval, y_eval, dataset).
+def _load(seed: int):
+    """Returns (x_train, y_train, x_eval, y_eval, dataset) of one seed's draw.
 
     The evaluation set is the test set, or with `--evaluate_on=validation` training
     images outside the training draw (for choosing hyper-parameters).
     """
     dataset = load_dataset("digits" if _QUICK.value else "fashion_mnist")
-    rng = np.random.default_rng(_SEED.value)
+    rng = np.random.default_rng(seed)
     order = rng.permutation(len(dataset.x_train))
     num_validation = 300 if _QUICK.value and not _NUM_VALIDATION.present else \
         _NUM_VALIDATION.value
@@ -177,14 +188,14 @@ def _row(method, structure, target, model, seconds, x_test, y_test, pruner=None,
     return row
 
 
-def run() -> List[Dict]:
-    """Runs every configuration and returns the table rows."""
-    x, y, x_test, y_test, dataset = _load()
+def run_seed(seed: int) -> List[Dict]:
+    """Runs every configuration from one seed's dense checkpoint; returns its rows."""
+    x, y, x_test, y_test, dataset = _load(seed)
 
     def fresh_model():
-        return build_model("lenet5", dataset.input_shape, dataset.num_classes, seed=_SEED.value)
+        return build_model("lenet5", dataset.input_shape, dataset.num_classes, seed=seed)
 
-    keras.utils.set_random_seed(_SEED.value)  # Shuffling order of `fit`.
+    keras.utils.set_random_seed(seed)  # Shuffling order of `fit`.
     dense = _compile(fresh_model())
     dense.fit(x, y, epochs=_PRETRAIN_EPOCHS.value, batch_size=_batch_size(), verbose=0)
     checkpoint = dense.get_weights()
@@ -195,13 +206,17 @@ def run() -> List[Dict]:
         return model
 
     rows = []
+
+    def add(row):
+        rows.append(dict(row, seed=seed))
+        _print_row(rows[-1])
+
     model = _compile(from_checkpoint())
-    rows.append(_row("dense", "none", 0.0, model, _timed_fit(model, x, y), x_test, y_test))
-    _print_row(rows[-1])
+    add(_row("dense", "none", 0.0, model, _timed_fit(model, x, y), x_test, y_test))
     for structure in _STRUCTURES.value:
         for target in [float(s) for s in _SPARSITIES.value]:
             for method in _METHODS.value:
-                keras.utils.set_random_seed(_SEED.value)
+                keras.utils.set_random_seed(seed)
                 if method in _TFMOT_EDGE_LAYER_SPARSITY:
                     if structure != "unstructured":
                         continue  # tfmot prunes magnitudes only.
@@ -222,13 +237,20 @@ def run() -> List[Dict]:
                                                              y[:_PRUNE_DATA_SIZE]))
                     seconds = _timed_fit(model, x, y, [callback])
                     pruned = pruner.strip(model)
-                rows.append(_row(method, structure, target, pruned, seconds, x_test, y_test,
-                                 pruner, callback))
-                _print_row(rows[-1])
+                add(_row(method, structure, target, pruned, seconds, x_test, y_test, pruner,
+                         callback))
     return rows
 
 
-_COLUMNS = ("method", "structure", "target_sparsity", "sparsity", "compression_rate",
+def run() -> List[Dict]:
+    """Runs every configuration for each of the `--num_seeds` seeds."""
+    rows = []
+    for seed in range(_SEED.value, _SEED.value + _NUM_SEEDS.value):
+        rows.extend(run_seed(seed))
+    return rows
+
+
+_COLUMNS = ("seed", "method", "structure", "target_sparsity", "sparsity", "compression_rate",
             "test_accuracy", "prune_accuracy_drop", "final_lambda", "seconds_per_epoch",
             "cpu_seconds_per_epoch")
 
@@ -255,10 +277,35 @@ def markdown_table(rows: List[Dict]) -> str:
     return "\n".join(lines)
 
 
+def seed_summary_lines(rows: List[Dict]) -> List[str]:
+    """One line per cell: mean accuracy [95%] over the seeds, and the paired
+    difference to tfmot [95%] with the seeds it was >= tfmot on."""
+    lines = []
+    for s in seed_stats.summarize(rows):
+        line = (f"{s.method} {s.structure} {s.target_sparsity:g}: {len(s.seeds)} seeds, "
+                f"{_interval_text(s.mean, s.interval)}")
+        if s.difference is not None:
+            line += (f"; minus tfmot {_interval_text(s.difference, s.difference_interval, '+')} "
+                     "points, "
+                     f">= tfmot on {s.wins} of {len(s.seeds)}")
+        lines.append(line)
+    return lines
+
+
+def _interval_text(value, interval, sign: str = "") -> str:
+    """`value` (a fraction) in percent, "%" for accuracies, signed for differences."""
+    unit = "" if sign else "%"
+    text = f"{100 * value:{sign}.2f}{unit}"
+    if interval is not None:
+        text += f" [{100 * interval[0]:{sign}.2f}, {100 * interval[1]:{sign}.2f}]"
+    return text
+
+
 def main(argv):
     del argv
     rows = run()
-    output.emit(rows, markdown_table(rows), _OUTPUT_JSON.value)
+    notes = seed_summary_lines(rows) if _NUM_SEEDS.value > 1 else []
+    output.emit(rows, markdown_table(rows), _OUTPUT_JSON.value, notes=notes)
 
 
 if __name__ == "__main__":
