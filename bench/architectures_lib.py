@@ -101,9 +101,10 @@ def check_filter_speedup(rows: Sequence[Dict]) -> Tuple[str, List[str]]:
         def summary(row):
             speedup = dense["latency_ms"] / row["latency_ms_slimmed"]
             drop = 100 * (dense["test_accuracy"] - row["test_accuracy"])
+            versus = f"{drop:.2f} points below" if drop >= 0 else f"{-drop:.2f} points above"
             return speedup, (f"{row['method']} {row['target_sparsity']:g}: "
                              f"{row['flops_reduction']:.2f}x fewer FLOPs, {speedup:.2f}x faster, "
-                             f"{drop:.2f} points below dense")
+                             f"{versus} dense")
 
         def qualifies(row):
             return (row["flops_reduction"] >= MIN_FLOPS_REDUCTION

@@ -46,6 +46,10 @@ def test_filter_speedup_target_needs_flops_speed_and_accuracy_on_both_models():
     status, details = lib.check_filter_speedup(_filter_rows(0.895, 5.0))
     assert status == "met", details
     assert details[0].startswith("resnet18: admm 0.9: 3.00x fewer FLOPs, 1.90x faster")
+    # A pruned model more accurate than dense qualifies, and the detail says "above".
+    status, details = lib.check_filter_speedup(_filter_rows(0.911, 5.0))
+    assert status == "met"
+    assert details[0].endswith("1.10 points above dense")
     # 1.2 points below dense on ResNet18.
     assert lib.check_filter_speedup(_filter_rows(0.888, 5.0))[0] == "not met"
     # MobileNetV2's 4x-FLOPs row only 1.67x faster; its 5x-faster row has 1.5x FLOPs.
