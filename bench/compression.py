@@ -57,18 +57,22 @@ class PrunerSettings:
 
 
 def make_pruner(method: str, structure: str, sparsity: float, prune_at: int,
-                steps_per_epoch: int, settings: PrunerSettings = PrunerSettings()):
+                steps_per_epoch: int, settings: PrunerSettings = PrunerSettings(),
+                exclude: Sequence[str] = ()):
     """The `mcmia_tf.pruning` pruner of a benchmark method (one of `PRUNER_METHODS`).
 
     `reweighted` is the recipes' default: bounded, lambda calibrated on the run, the
     designated rate ramped over the `prune_at` epochs with 4 keep-set updates an
     epoch (`ReweightedPruning.ramped`); `reweighted_constant` the same bounded form
-    aiming at the target from the start, one update an epoch.
+    aiming at the target from the start, one update an epoch. `exclude`: layer
+    paths the pruner leaves dense.
     """
-    common = dict(target_sparsity=sparsity, structure=structure, prune_at=prune_at)
+    common = dict(target_sparsity=sparsity, structure=structure, prune_at=prune_at,
+                  exclude=tuple(exclude))
     if method == "reweighted":
         return pruning.ReweightedPruning.ramped(sparsity, structure, prune_at_epoch=prune_at,
-                                                steps_per_epoch=steps_per_epoch)
+                                                steps_per_epoch=steps_per_epoch,
+                                                exclude=tuple(exclude))
     if method == "reweighted_constant":
         return pruning.ReweightedPruning(**common)
     if method == "reweighted_fixed":
