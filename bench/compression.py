@@ -67,12 +67,12 @@ def make_pruner(method: str, structure: str, sparsity: float, prune_at: int,
     aiming at the target from the start, one update an epoch. `exclude`: layer
     paths the pruner leaves dense.
     """
+    exclude = tuple(exclude)
     common = dict(target_sparsity=sparsity, structure=structure, prune_at=prune_at,
-                  exclude=tuple(exclude))
+                  exclude=exclude)
     if method == "reweighted":
         return pruning.ReweightedPruning.ramped(sparsity, structure, prune_at_epoch=prune_at,
-                                                steps_per_epoch=steps_per_epoch,
-                                                exclude=tuple(exclude))
+                                                steps_per_epoch=steps_per_epoch, exclude=exclude)
     if method == "reweighted_constant":
         return pruning.ReweightedPruning(**common)
     if method == "reweighted_fixed":

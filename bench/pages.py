@@ -163,10 +163,7 @@ def _pruning_seeds_pivot(data: Mapping) -> str:
             if s is None or s.difference is None:
                 row.append("-")
                 continue
-            low, high = s.difference_interval or (None, None)
-            text = f"{100 * s.difference:+.2f}"
-            if low is not None:
-                text += f" [{100 * low:+.2f}, {100 * high:+.2f}]"
+            text = seed_stats.format_percent(s.difference, s.difference_interval, signed=True)
             row.append(f"{text} ({s.wins}/{len(s.seeds)})")
         table.append(row)
     header = (["sparsity"] + [names[m] for m in methods]

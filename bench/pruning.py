@@ -283,22 +283,14 @@ def seed_summary_lines(rows: List[Dict]) -> List[str]:
     lines = []
     for s in seed_stats.summarize(rows):
         line = (f"{s.method} {s.structure} {s.target_sparsity:g}: {len(s.seeds)} seeds, "
-                f"{_interval_text(s.mean, s.interval)}")
+                f"{seed_stats.format_percent(s.mean, s.interval)}")
         if s.difference is not None:
-            line += (f"; minus tfmot {_interval_text(s.difference, s.difference_interval, '+')} "
-                     "points, "
+            difference = seed_stats.format_percent(s.difference, s.difference_interval,
+                                                   signed=True)
+            line += (f"; minus tfmot {difference} points, "
                      f">= tfmot on {s.wins} of {len(s.seeds)}")
         lines.append(line)
     return lines
-
-
-def _interval_text(value, interval, sign: str = "") -> str:
-    """`value` (a fraction) in percent, "%" for accuracies, signed for differences."""
-    unit = "" if sign else "%"
-    text = f"{100 * value:{sign}.2f}{unit}"
-    if interval is not None:
-        text += f" [{100 * interval[0]:{sign}.2f}, {100 * interval[1]:{sign}.2f}]"
-    return text
 
 
 def main(argv):

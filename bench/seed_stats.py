@@ -21,7 +21,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from scipy import stats
 
-__all__ = ["SeedSummary", "summarize", "t_interval"]
+__all__ = ["SeedSummary", "format_percent", "summarize", "t_interval"]
 
 
 def t_interval(values: Sequence[float],
@@ -71,6 +71,17 @@ class SeedSummary:
     difference: Optional[float] = None
     difference_interval: Optional[Tuple[float, float]] = None
     wins: Optional[int] = None
+
+
+def format_percent(value: float, interval: Optional[Tuple[float, float]] = None,
+                   signed: bool = False) -> str:
+    """A fraction in percent with its interval: "85.50% [84.10, 86.90]" for a value,
+    "+0.98 [+0.30, +1.65]" (points, signed) for a difference with `signed`."""
+    sign, unit = ("+", "") if signed else ("", "%")
+    text = f"{100 * value:{sign}.2f}{unit}"
+    if interval is not None:
+        text += f" [{100 * interval[0]:{sign}.2f}, {100 * interval[1]:{sign}.2f}]"
+    return text
 
 
 def _seed(row: Mapping) -> int:

@@ -80,3 +80,10 @@ def test_pruning_page_shows_seed_means_and_paired_differences():
     assert "reweighted (bounded, ramped: default) - tfmot (seeds >= tfmot)" in header
     assert row.startswith("| 0.95 | 85.50% [")
     assert row.endswith("| +1.00 [+1.00, +1.00] (4/4) |")
+
+
+def test_format_percent_writes_accuracies_and_signed_differences():
+    assert seed_stats.format_percent(0.855, (0.8412, 0.869)) == "85.50% [84.12, 86.90]"
+    assert seed_stats.format_percent(0.0098, (0.003, 0.0165), signed=True) == \
+        "+0.98 [+0.30, +1.65]"
+    assert seed_stats.format_percent(-0.0434, signed=True) == "-4.34"
