@@ -86,6 +86,10 @@ _WEIGHT_DECAY = flags.DEFINE_float("weight_decay", TrainingConfig.weight_decay,
 _AUGMENTATION = flags.DEFINE_enum("augmentation", TrainingConfig.augmentation,
                                   list(AUGMENTATIONS), "Training-time augmentation (crop_flip: "
                                   "random 4-pixel-padded crop + horizontal flip).")
+_RECOMPUTE_BATCH_NORM = flags.DEFINE_bool(
+    "recompute_batch_norm", TrainingConfig.recompute_batch_norm,
+    "After training, recompute every BatchNormalization's statistics on the training "
+    "examples under the final weights (PreciseBN; not for --method=dp).")
 # Accelerators (no-ops without one).
 _MIXED_PRECISION = flags.DEFINE_bool("mixed_precision", False,
                                      "mixed_float16 training when a GPU is visible.")
@@ -149,7 +153,8 @@ def _recipe_config() -> RecipeConfig:
                                 learning_rate=_LEARNING_RATE.value, optimizer=_OPTIMIZER.value,
                                 momentum=_MOMENTUM.value, lr_schedule=_LR_SCHEDULE.value,
                                 weight_decay=_WEIGHT_DECAY.value,
-                                augmentation=_AUGMENTATION.value),
+                                augmentation=_AUGMENTATION.value,
+                                recompute_batch_norm=_RECOMPUTE_BATCH_NORM.value),
         dp=DPConfig(l2_norm_clip=_L2_NORM_CLIP.value, noise_multiplier=_NOISE_MULTIPLIER.value,
                     target_epsilon=_TARGET_EPSILON.value,
                     num_microbatches=_NUM_MICROBATCHES.value or None, delta=_DELTA.value,

@@ -44,6 +44,11 @@ Every method but DP's Poisson sampling draws its training batches from
 every query of the audit see the original images. Shadow and reference models
 go through the same `Recipe.train`, hence the same augmentation.
 
+With `training.recompute_batch_norm`, every method but DP ends with the
+BatchNormalization statistics recomputed on its training examples under the
+final weights (`mcmia_tf.models.recompute_batch_norm`): shadow and reference
+models get it too, so the audit's models match the target's recipe.
+
 `Recipe(..., jit_compile=True)` compiles the training step with XLA for
 baseline, mcmia_pruning and tfmot_magnitude. The min-max methods draw their D'
 batches from a `tf.data` iterator inside the step (`IteratorGetNext` has no XLA
@@ -231,6 +236,12 @@ class Recipe:
             model = self._fit_tfmot(x, y, seed, history, fit_kwargs)
         else:
             model = self._fit_dynamic(x, y, seed, history, fit_kwargs)
+        if self.config.training.recompute_batch_norm and method != "dp":
+            # Statistics of the final weights on the members, as inference sees them
+            # (no augmentation). Never for DP: it would read the private data outside
+            # the accountant.
+            from mcmia_tf.models import recompute_batch_norm  # pylint: disable=g-import-not-at-top
+            recompute_batch_norm(model, x, min(self.config.training.batch_size, len(x)))
         from mcmia_tf.pruning import sparsity_report  # pylint: disable=g-import-not-at-top
         report = sparsity_report(model)
         return TrainingResult(model=model, method=method, config=self.config.to_dict(),

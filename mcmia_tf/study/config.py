@@ -14,7 +14,8 @@ Presets:
   * `cifar10_resnet18`, `cifar10_vgg16`, `cifar10_mobilenetv2`: CIFAR-10 with
     the published recipe of kuangliu/pytorch-cifar (SGD momentum 0.9, learning
     rate 0.1 with cosine decay, weight decay 5e-4, batch 128, 200 epochs, random
-    crop with 4-pixel padding + horizontal flip; MobileNetV2 the same), the
+    crop with 4-pixel padding + horizontal flip; MobileNetV2 the same; batch
+    norm statistics recomputed under the final weights, PreciseBN), the
     `paper` preset's split (10,000 members, 5,000 D', a 20,000 shadow pool),
     16 LiRA reference models and 4 shadow models, LiRA / RMIA queried on the
     image, its mirror and 4-pixel shifts (Carlini et al., S&P 2022, query the
@@ -280,7 +281,7 @@ def _cifar10_preset(model: str, target_sparsity: float) -> dict:
         training=TrainingConfig(model=model, width=1.0, epochs=200, batch_size=128,
                                 learning_rate=0.1, optimizer="sgd", momentum=0.9,
                                 lr_schedule="cosine", weight_decay=5e-4,
-                                augmentation="crop_flip"),
+                                augmentation="crop_flip", recompute_batch_norm=True),
         # 120 dense epochs, 40 with the penalty (or tfmot's ramp), 40 masked retraining.
         pruning=PruningConfig(target_sparsity=target_sparsity, regularization_epochs=40,
                               retrain_epochs=40),

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from mcmia_tf.compat import keras
+from mcmia_tf.models import recompute_batch_norm
+from mcmia_tf.models.normalization import batch_norm_layers
 from mcmia_tf.recipes.config import PruningConfig
 from mcmia_tf.recipes.config import RecipeConfig
 from mcmia_tf.recipes.config import TrainingConfig
@@ -48,6 +50,7 @@ def test_defaults_keep_the_original_description_and_non_defaults_round_trip():
     ("lr_schedule", "step", "one of ('constant', 'cosine')"),
     ("weight_decay", -1e-4, "a finite float >= 0"),
     ("augmentation", "cutout", "one of ('none', 'crop_flip')"),
+    ("recompute_batch_norm", 1, "a bool"),
 ])
 def test_bad_values_fail_keras_style(field, value, expected):
     with pytest.raises(ValueError) as err:
@@ -161,3 +164,30 @@ def test_named_optimizer_builds_each_configured_optimizer():
     assert isinstance(named_optimizer("adagrad", 1e-2), keras.optimizers.Adagrad)
     with pytest.raises(ValueError, match="`name`. Expected one of"):
         named_optimizer("rmsprop", 1e-3)
+
+
+@pytest.mark.parametrize("method", ["baseline", "tfmot_magnitude"])
+def test_recompute_batch_norm_ends_every_method_with_the_final_weights_statistics(data, method):
+    (x, y), validation = data
+    images = (x.reshape(-1, 8, 8, 1), y), (validation[0].reshape(-1, 8, 8, 1), validation[1])
+    resnet = TrainingConfig(model="resnet18", width=0.125, epochs=3, batch_size=32)
+
+    def moving_statistics(model):
+        return [v.numpy().copy() for layer in batch_norm_layers(model)
+                for v in (layer.moving_mean, layer.moving_variance)]
+
+    def recomputed_again(model):
+        before = moving_statistics(model)
+        recompute_batch_norm(model, images[0][0], batch_size=32)
+        return before, moving_statistics(model)
+
+    # Recomputing again changes nothing: the recipe left the statistics of its final weights.
+    before, after = recomputed_again(_fit(dataclasses.replace(
+        resnet, recompute_batch_norm=True), images, method).model)
+    for b, a in zip(before, after):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # Without the option the moving averages lag the weights, and recomputing moves them.
+    before, after = recomputed_again(_fit(resnet, images, method).model)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(before, after)) > 1e-2
+    assert RecipeConfig("baseline", training=dataclasses.replace(
+        resnet, recompute_batch_norm=True)).to_dict()["training"]["recompute_batch_norm"]
