@@ -41,14 +41,20 @@ def normalization(x, norm: str, name: str):
     return keras.layers.GroupNormalization(groups=groups, name=name)(x)
 
 
-def batch_norm_layers(model: keras.Model) -> List[keras.layers.BatchNormalization]:
-    """Every BatchNormalization layer of `model`, nested models included."""
+# SyncBatchNormalization is not a BatchNormalization subclass in tf_keras.
+_BATCH_NORMS = (keras.layers.BatchNormalization, keras.layers.experimental.SyncBatchNormalization)
+
+
+def batch_norm_layers(model: keras.Model) -> List[keras.layers.Layer]:
+    """Every (Sync)BatchNormalization layer of `model`: nested models and the layer
+    inside a `keras.layers.Wrapper` included."""
     found = []
     for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            found.append(layer)
-        elif isinstance(layer, keras.Model):
-            found.extend(batch_norm_layers(layer))
+        inner = layer.layer if isinstance(layer, keras.layers.Wrapper) else layer
+        if isinstance(inner, _BATCH_NORMS):
+            found.append(inner)
+        elif isinstance(inner, keras.Model):
+            found.extend(batch_norm_layers(inner))
     return found
 
 

@@ -27,6 +27,7 @@ from mcmia_tf.compat import ensure_tf_keras_model
 from mcmia_tf.compat import has_layer_graph
 from mcmia_tf.compat import import_tf_privacy
 from mcmia_tf.compat import keras
+from mcmia_tf.models.normalization import batch_norm_layers
 
 __all__ = [
     "conv2d_layer_computation", "make_conv2d_layer_computation", "conv2d_norm_mode",
@@ -330,24 +331,13 @@ def check_dp_compatible(model, registry=None):
     """
     ensure_tf_keras_model(model)
     registry = registry or make_layer_registry()
-    batch_norms = (keras.layers.BatchNormalization,
-                   keras.layers.experimental.SyncBatchNormalization)
-
-    def all_layers(container):
-        for layer in container.layers:
-            yield layer
-            if isinstance(layer, keras.Model):
-                yield from all_layers(layer)
-            elif isinstance(layer, keras.layers.Wrapper):
-                yield layer.layer
-
-    for layer in all_layers(model):
-        if isinstance(layer, batch_norms):
-            raise ValueError(
-                f"Invalid layer for DP-SGD: BatchNormalization layer `{layer.name}` mixes "
-                "examples through batch statistics, so per-example gradients are not defined. "
-                "Use GroupNormalization (e.g. build the model with norm=\"group\") or "
-                "LayerNormalization instead.")
+    batch_norms = batch_norm_layers(model)
+    if batch_norms:
+        raise ValueError(
+            f"Invalid layer for DP-SGD: BatchNormalization layer `{batch_norms[0].name}` mixes "
+            "examples through batch statistics, so per-example gradients are not defined. "
+            "Use GroupNormalization (e.g. build the model with norm=\"group\") or "
+            "LayerNormalization instead.")
     missing = []
 
     def visit(container):
