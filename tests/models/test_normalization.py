@@ -63,3 +63,21 @@ def test_models_without_batch_norm_are_left_alone_and_bad_arguments_say_why():
     with pytest.raises(ValueError, match=r"`batch_size`. Expected an integer >= 2.*"
                                          r"Received: batch_size=1"):
         recompute_batch_norm(model, np.zeros((5, 3), np.float32), batch_size=1)
+
+
+def test_statistics_under_mirrored_strategy_equal_the_single_device_ones(mirrored_strategy):
+    # The moving statistics are sync-on-read variables there: the recomputed values must
+    # reach every replica and equal those of the same model on one device.
+    x = np.random.default_rng(2).normal(1.0, 2.0, size=(64, 3)).astype(np.float32)
+    single = _features_then_batch_norm()
+    with mirrored_strategy.scope():
+        mirrored = _features_then_batch_norm()
+    mirrored.set_weights(single.get_weights())
+    recompute_batch_norm(single, x, batch_size=16)
+    recompute_batch_norm(mirrored, x, batch_size=16)
+    for name in ("moving_mean", "moving_variance"):
+        expected = getattr(single.get_layer("bn"), name).numpy()
+        variable = getattr(mirrored.get_layer("bn"), name)
+        np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-6)
+        for replica_value in mirrored_strategy.experimental_local_results(variable):
+            np.testing.assert_allclose(replica_value.numpy(), expected, rtol=1e-6)
