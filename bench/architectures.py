@@ -46,7 +46,9 @@ and `surgery.error` in the JSON says why.
 `--noprune_depthwise` leaves the DepthwiseConv2D kernels dense in our pruners'
 unstructured rows, tfmot's allocation (MobileNetV2's 3x3 depthwise kernels have 9
 weights a channel); the overall sparsity of those rows is then below the target,
-as tfmot's is.
+as tfmot's is. Rows carry `prune_depthwise` (False for dense and tfmot rows), the
+table labels ours "(depthwise dense)" when False, and the tfmot target compares such
+a row, when there is one, instead of the row that prunes every layer.
 
 Every row's model ends with its BatchNormalization statistics recomputed on the
 training images under its final weights (`mcmia_tf.models.recompute_batch_norm`,
@@ -185,12 +187,12 @@ def _latency_ms(content: bytes, example: np.ndarray) -> float:
 
 
 def _measure(architecture: str, method: str, structure: str, target: float,
-             model: keras.Model, seconds: Tuple[float, float], data) -> Dict:
+             model: keras.Model, seconds: Tuple[float, float], data, batch_size: int) -> Dict:
     """Accuracy, FLOPs, surgery, `.tflite` sizes and latencies of one trained model
     (its batch norm statistics recomputed first, unless `--norecompute_batch_norm`)."""
     x, _, x_test, y_test, _ = data
     if _RECOMPUTE_BATCH_NORM.value:
-        recompute_batch_norm(model, x, _value(_BATCH_SIZE, 128, 32))
+        recompute_batch_norm(model, x, batch_size)
     report = pruning.sparsity_report(model)
     surgery_error = None
     try:
@@ -233,7 +235,17 @@ def _measure(architecture: str, method: str, structure: str, target: float,
             "parameter_reduction": round(surgery.parameter_reduction, 3)},
         "seconds_per_epoch": round(wall, 3), "cpu_seconds_per_epoch": round(cpu, 3),
         "recompute_batch_norm": _RECOMPUTE_BATCH_NORM.value,
+        "prune_depthwise": _prunes_depthwise(method, structure),
     }
+
+
+def _prunes_depthwise(method: str, structure: str) -> bool:
+    """Whether the row's method pruned DepthwiseConv2D kernels: filter rows always do
+    (with their expansion layer's filters), tfmot and dense rows never, our unstructured
+    rows unless `--noprune_depthwise`."""
+    if method == "dense" or method in compression.TFMOT_EDGE_LAYER_SPARSITY:
+        return False
+    return structure != "unstructured" or _PRUNE_DEPTHWISE.value
 
 
 def _left_dense(model: keras.Model, structure: str) -> List[str]:
@@ -273,7 +285,7 @@ def _run_architecture(architecture: str, data) -> List[Dict]:
     settings = compression.PrunerSettings(admm_rho=_ADMM_RHO.value, l1_penalty=_L1_PENALTY.value)
     model = _compile(from_checkpoint())
     seconds = compression.timed_fit(model, x, y, epochs, batch_size)
-    rows = [_measure(architecture, "dense", "none", 0.0, model, seconds, data)]
+    rows = [_measure(architecture, "dense", "none", 0.0, model, seconds, data, batch_size)]
     print(format_row(rows[-1]), flush=True)
     for structure in _STRUCTURES.value:
         for target in [float(s) for s in _listed(_SPARSITIES, QUICK_SPARSITIES)]:
@@ -301,7 +313,7 @@ def _run_architecture(architecture: str, data) -> List[Dict]:
                                                     pruner.callbacks())
                     pruned = pruner.strip(model)
                 rows.append(_measure(architecture, method, structure, target, pruned, seconds,
-                                     data))
+                                     data, batch_size))
                 print(format_row(rows[-1]), flush=True)
     return rows
 

@@ -85,6 +85,15 @@ def test_reweighted_vs_tfmot_needs_two_wins_at_20x():
     assert lib.check_reweighted_vs_tfmot(rows((0.8, 0.81), (0.8, 0.7), (0.5, 0.6)))[0] == \
         "not met"
     assert lib.check_reweighted_vs_tfmot(rows((0.9, 0.8)))[0] == "not checked"
+    # Where a reweighted row leaves depthwise kernels dense (tfmot's allocation), it is
+    # the one compared, whatever the row that prunes them scored.
+    same_allocation = rows((0.9, 0.8), (0.5, 0.7)) + [dict(
+        _row("mobilenetv2", "reweighted", "unstructured", 0.95, 0.75), prune_depthwise=False)]
+    status, details = lib.check_reweighted_vs_tfmot(same_allocation)
+    assert status == "met", details
+    assert details[1] == "mobilenetv2: reweighted (depthwise dense) 75.00% >= tfmot 70.00%"
+    assert "| reweighted (depthwise dense) | unstructured |" in lib.markdown_table(
+        [dict(same_allocation[-1], **{c: 0 for c in lib.COLUMNS[4:] if c != "test_accuracy"})])
     lines = lib.targets(rows((0.9, 0.8), (0.9, 0.8)))
     assert lines[1].startswith("reweighted >= tfmot at 20x on at least two of the three "
                                "architectures: met (resnet18: reweighted 90.00% >= tfmot 80.00%")
