@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from mcmia_tf.compat import keras
+from mcmia_tf.pruning import arguments
 from mcmia_tf.pruning import pruner as pruner_lib
 from mcmia_tf.pruning import registry
 
@@ -73,20 +74,15 @@ class ADMMPruning(pruner_lib.DynamicRegularizationPruning):
             raise ValueError("Invalid value for argument `target_residual`. Expected None or a "
                              f"float in (0, 1). Received: target_residual={target_residual!r}")
         self.target_residual = None if target_residual is None else float(target_residual)
-        for name, value in (("rho", rho), ("rho_growth", rho_growth)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"Invalid value for argument `{name}`. Expected a positive "
-                                 f"float. Received: {name}={value!r}")
+        rho = arguments.positive("rho", rho)
+        rho_growth = arguments.positive("rho_growth", rho_growth)
         if rho_growth < 1:
             raise ValueError("Invalid value for argument `rho_growth`. Expected a factor "
                              f">= 1 (rho never decreases). Received: rho_growth={rho_growth}")
         if rho_max is not None and rho_max < rho:
             raise ValueError("Invalid value for argument `rho_max`. Expected None or a "
                              f"value >= rho={rho}. Received: rho_max={rho_max}")
-        if isinstance(update_every, bool) or not isinstance(update_every, int) or \
-                update_every < 1:
-            raise ValueError("Invalid value for argument `update_every`. Expected a positive "
-                             f"integer. Received: update_every={update_every!r}")
+        update_every = arguments.integer("update_every", update_every, 1)
         self.rho = float(rho)
         self.rho_growth = float(rho_growth)
         self.rho_max = None if rho_max is None else float(rho_max)

@@ -54,6 +54,7 @@ import numpy as np
 import tensorflow as tf
 
 from mcmia_tf.compat import keras
+from mcmia_tf.pruning import arguments
 from mcmia_tf.pruning import callbacks as callbacks_lib
 from mcmia_tf.pruning import masks as masks_lib
 from mcmia_tf.pruning import registry
@@ -109,15 +110,6 @@ class PruningBinding:
         return zeros / sum(p.weight.size for p in self.plans)
 
 
-def _check_target_sparsity(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(
-            "Invalid value for argument `target_sparsity`. Expected a float in [0, 1) "
-            "(the fraction of zero weights, e.g. 0.95 for 20x compression). "
-            f"Received: target_sparsity={value!r}")
-    return float(value)
-
-
 class DynamicRegularizationPruning(abc.ABC):
     """Base of the pruners: phases, layer plans, masks, strip.
 
@@ -154,25 +146,22 @@ class DynamicRegularizationPruning(abc.ABC):
                  layer_sparsity=None, layer_structure=None, exclude: Sequence[str] = (),
                  edge_layer_sparsity: Optional[float] = 0.8, progressive_steps: int = 1,
                  ramp_power: Optional[float] = None, ramp_fraction: float = 1.0):
-        self.target_sparsity = _check_target_sparsity(target_sparsity)
+        self.target_sparsity = arguments.fraction(
+            "target_sparsity", target_sparsity,
+            " (the fraction of zero weights, e.g. 0.95 for 20x compression)")
         self.structure = structures_lib.get_structure(structure)
         if unit not in UNITS:
             raise ValueError(f"Invalid value for argument `unit`. Expected one of {UNITS}. "
                              f"Received: unit={unit!r}")
-        if prune_at is not None and (isinstance(prune_at, bool) or not isinstance(
-                prune_at, (int, np.integer)) or prune_at < 0):
-            raise ValueError(
-                "Invalid value for argument `prune_at`. Expected a non-negative integer "
-                f"(in {unit}s) or None to regularize only. Received: prune_at={prune_at!r}")
+        if prune_at is not None:
+            prune_at = arguments.integer("prune_at", prune_at, 0,
+                                         f" (in {unit}s) or None to regularize only")
         if edge_layer_sparsity is not None and not 0 <= edge_layer_sparsity < 1:
             raise ValueError(
                 "Invalid value for argument `edge_layer_sparsity`. Expected a float in "
                 f"[0, 1) or None. Received: edge_layer_sparsity={edge_layer_sparsity!r}")
-        if isinstance(progressive_steps, bool) or not isinstance(
-                progressive_steps, (int, np.integer)) or progressive_steps < 1:
-            raise ValueError(
-                "Invalid value for argument `progressive_steps`. Expected a positive integer "
-                f"(1 = no intermediate targets). Received: progressive_steps={progressive_steps!r}")
+        progressive_steps = arguments.integer("progressive_steps", progressive_steps, 1,
+                                              " (1 = no intermediate targets)")
         if progressive_steps > 1 and (prune_at is None or prune_at < progressive_steps):
             raise ValueError(
                 "Invalid value for argument `progressive_steps`. Each stage needs at least one "

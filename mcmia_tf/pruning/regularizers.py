@@ -48,6 +48,7 @@ import numpy as np
 import tensorflow as tf
 
 from mcmia_tf.compat import keras
+from mcmia_tf.pruning import arguments
 from mcmia_tf.pruning import pruner as pruner_lib
 from mcmia_tf.pruning import registry
 
@@ -98,20 +99,13 @@ class GroupNorms:
         return (self.num_groups,)
 
 
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"Invalid value for argument `{name}`. Expected a positive float. "
-                         f"Received: {name}={value!r}")
-    return float(value)
-
-
 class _GroupPenaltyPruning(pruner_lib.DynamicRegularizationPruning):
     """lambda * sum_g alpha_g * ||W_g||^p with p = 1 ('group') or 2 ('squared')."""
 
     def __init__(self, target_sparsity, structure="unstructured", *, penalty: float,
                  form: str = "group", **kwargs):
         super().__init__(target_sparsity, structure, **kwargs)
-        self.penalty = _check_positive("penalty", penalty)
+        self.penalty = arguments.positive("penalty", penalty)
         if form not in ("group", "squared"):
             raise ValueError("Invalid value for argument `form`. Expected 'group' "
                              f"(||W_g||) or 'squared' (||W_g||^2). Received: form={form!r}")
@@ -180,7 +174,7 @@ class ReweightedPruning(_GroupPenaltyPruning):
                  initial_penalty: float = 1e-5, penalty_growth: float = 4.0,
                  target_outside_mass: float = 1e-3, **kwargs):
         self.calibrated = penalty is None
-        self.initial_penalty = _check_positive("initial_penalty", initial_penalty)
+        self.initial_penalty = arguments.positive("initial_penalty", initial_penalty)
         super().__init__(target_sparsity, structure,
                          penalty=self.initial_penalty if penalty is None else penalty,
                          form=form, **kwargs)
@@ -194,12 +188,8 @@ class ReweightedPruning(_GroupPenaltyPruning):
         self.bounded = bool(bounded)
         self.penalty_growth = float(penalty_growth)
         self.target_outside_mass = float(target_outside_mass)
-        self.epsilon = _check_positive("epsilon", epsilon)
-        if isinstance(reweight_every, bool) or not isinstance(reweight_every, int) or \
-                reweight_every < 1:
-            raise ValueError("Invalid value for argument `reweight_every`. Expected a "
-                             f"positive integer. Received: reweight_every={reweight_every!r}")
-        self.reweight_every = reweight_every
+        self.epsilon = arguments.positive("epsilon", epsilon)
+        self.reweight_every = arguments.integer("reweight_every", reweight_every, 1)
         self.reweight_at = None if reweight_at is None else sorted(int(p) for p in reweight_at)
         self.reweight_count = 0
 
@@ -230,17 +220,12 @@ class ReweightedPruning(_GroupPenaltyPruning):
           ramp_power: exponent of the ramp (3: Zhu & Gupta's cubic ramp).
           **kwargs: other `ReweightedPruning` arguments (penalty, layer_sparsity...).
         """
-        for name, value in (("prune_at_epoch", prune_at_epoch), ("steps_per_epoch",
-                                                                 steps_per_epoch),
-                            ("updates_per_epoch", updates_per_epoch)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
-                    value < (0 if name == "prune_at_epoch" else 1):
-                raise ValueError(f"Invalid value for argument `{name}`. Expected a "
-                                 f"{'non-negative' if name == 'prune_at_epoch' else 'positive'}"
-                                 f" integer. Received: {name}={value!r}")
+        prune_at_epoch = arguments.integer("prune_at_epoch", prune_at_epoch, 0)
+        steps_per_epoch = arguments.integer("steps_per_epoch", steps_per_epoch, 1)
+        updates_per_epoch = arguments.integer("updates_per_epoch", updates_per_epoch, 1)
         return cls(target_sparsity, structure, unit="step",
-                   prune_at=int(prune_at_epoch) * int(steps_per_epoch),
-                   reweight_every=max(1, int(steps_per_epoch) // int(updates_per_epoch)),
+                   prune_at=prune_at_epoch * steps_per_epoch,
+                   reweight_every=max(1, steps_per_epoch // updates_per_epoch),
                    ramp_power=ramp_power, **kwargs)
 
     def alphas(self, weights: tf.Tensor, norms: GroupNorms,

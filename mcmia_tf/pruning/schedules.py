@@ -26,6 +26,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
 from mcmia_tf.compat import keras
+from mcmia_tf.pruning import arguments
 
 __all__ = ["OneShotAfter", "GradualAfter", "pruning_scope", "custom_objects"]
 
@@ -46,18 +47,6 @@ class _PruningSchedule(tfmot.sparsity.keras.PruningSchedule):
         return cls(**config)
 
 
-def _check_sparsity(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"Invalid value for argument `{name}`. Expected a float in [0, 1). "
-                         f"Received: {name}={value!r}")
-
-
-def _check_step(value, name, minimum=0):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Invalid value for argument `{name}`. Expected an integer >= "
-                         f"{minimum}. Received: {name}={value!r}")
-
-
 @keras.utils.register_keras_serializable(package="mcmia_tf")
 class OneShotAfter(_PruningSchedule):
     """Prunes once, to `target_sparsity`, at `prune_step`; the mask stays fixed after.
@@ -71,11 +60,9 @@ class OneShotAfter(_PruningSchedule):
     """
 
     def __init__(self, target_sparsity: float, prune_step: int):
-        _check_sparsity(target_sparsity, "target_sparsity")
+        self.target_sparsity = arguments.fraction("target_sparsity", target_sparsity)
         # Step 0 would never come (see `prune_step`): refuse it rather than never prune.
-        _check_step(prune_step, "prune_step", 1)
-        self.target_sparsity = float(target_sparsity)
-        self.prune_step = int(prune_step)
+        self.prune_step = arguments.integer("prune_step", prune_step, 1)
 
     def __call__(self, step):
         should_prune = tf.math.equal(tf.cast(step, tf.int64), self.prune_step)
@@ -101,18 +88,11 @@ class GradualAfter(_PruningSchedule):
 
     def __init__(self, target_sparsity: float, begin_step: int, end_step: int,
                  power: float = 3.0, frequency: int = 100):
-        _check_sparsity(target_sparsity, "target_sparsity")
-        _check_step(begin_step, "begin_step")
-        _check_step(end_step, "end_step", begin_step + 1)
-        _check_step(frequency, "frequency", 1)
-        if power <= 0:
-            raise ValueError("Invalid value for argument `power`. Expected a positive "
-                             f"number. Received: power={power!r}")
-        self.target_sparsity = float(target_sparsity)
-        self.begin_step = int(begin_step)
-        self.end_step = int(end_step)
-        self.power = float(power)
-        self.frequency = int(frequency)
+        self.target_sparsity = arguments.fraction("target_sparsity", target_sparsity)
+        self.begin_step = arguments.integer("begin_step", begin_step)
+        self.end_step = arguments.integer("end_step", end_step, self.begin_step + 1)
+        self.power = arguments.positive("power", power)
+        self.frequency = arguments.integer("frequency", frequency, 1)
 
     def __call__(self, step):
         step = tf.cast(step, tf.int64)
