@@ -46,7 +46,7 @@ and `surgery.error` in the JSON says why.
 `--noprune_depthwise` leaves the DepthwiseConv2D kernels dense in our pruners'
 unstructured rows, tfmot's allocation (MobileNetV2's 3x3 depthwise kernels have 9
 weights a channel); the overall sparsity of those rows is then below the target,
-as tfmot's is. Rows carry `prune_depthwise` (False for dense and tfmot rows), the
+as tfmot's is. Rows carry `prune_depthwise` (None for dense and tfmot rows), the
 table labels ours "(depthwise dense)" when False, and the tfmot target compares such
 a row, when there is one, instead of the row that prunes every layer.
 
@@ -79,7 +79,7 @@ one class.
 """
 
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from absl import app
 from absl import flags
@@ -239,19 +239,19 @@ def _measure(architecture: str, method: str, structure: str, target: float,
     }
 
 
-def _prunes_depthwise(method: str, structure: str) -> bool:
-    """Whether the row's method pruned DepthwiseConv2D kernels: filter rows always do
-    (with their expansion layer's filters), tfmot and dense rows never, our unstructured
-    rows unless `--noprune_depthwise`."""
+def _prunes_depthwise(method: str, structure: str) -> Optional[bool]:
+    """Whether our pruner pruned the row's DepthwiseConv2D kernels: always in filter
+    rows (with their expansion layer's filters), in unstructured rows unless
+    `--noprune_depthwise`; None for dense and tfmot rows, which have no such choice."""
     if method == "dense" or method in compression.TFMOT_EDGE_LAYER_SPARSITY:
-        return False
+        return None
     return structure != "unstructured" or _PRUNE_DEPTHWISE.value
 
 
-def _left_dense(model: keras.Model, structure: str) -> List[str]:
-    """Paths of the layers our pruners leave dense: the depthwise ones with
+def _left_dense(model: keras.Model, method: str, structure: str) -> List[str]:
+    """Paths of the layers our pruner leaves dense: the depthwise ones with
     `--noprune_depthwise` in unstructured rows, else none."""
-    if _PRUNE_DEPTHWISE.value or structure != "unstructured":
+    if _prunes_depthwise(method, structure):
         return []
     return [w.path for w in pruning.find_prunable_weights(model) if w.depthwise]
 
@@ -300,9 +300,9 @@ def _run_architecture(architecture: str, data) -> List[Dict]:
                         one_shot=method in compression.TFMOT_ONE_SHOT)
                 else:
                     model = _compile(pruning.make_prunable(from_checkpoint()))
-                    pruner = compression.make_pruner(method, structure, target, prune_at,
-                                                     steps_per_epoch(len(x), batch_size),
-                                                     settings, _left_dense(model, structure))
+                    pruner = compression.make_pruner(
+                        method, structure, target, prune_at, steps_per_epoch(len(x), batch_size),
+                        settings, _left_dense(model, method, structure))
                     try:
                         pruner.plan(model)
                     except ValueError as error:  # e.g. a rate the layers cannot absorb

@@ -45,13 +45,14 @@ COLUMNS = ("model", "method", "structure", "target_sparsity", "sparsity", "compr
 
 
 def _leaves_depthwise_dense(row: Dict) -> bool:
-    """An unstructured row of our pruners run with `--noprune_depthwise` (tfmot's allocation)."""
-    return (row.get("prune_depthwise") is False and row["structure"] == "unstructured"
-            and row["method"] != "tfmot")
+    """A row of our pruners run with `--noprune_depthwise` (tfmot's allocation); rows
+    without the choice (dense, tfmot) have `prune_depthwise` None or no such key."""
+    return row.get("prune_depthwise") is False
 
 
-def _cell(column: str, value, row: Optional[Dict] = None) -> str:
-    if column == "method" and row is not None and _leaves_depthwise_dense(row):
+def _cell(column: str, row: Dict) -> str:
+    value = row[column]
+    if column == "method" and _leaves_depthwise_dense(row):
         return f"{value} (depthwise dense)"
     if value is None:
         return "-"
@@ -66,14 +67,14 @@ def _cell(column: str, value, row: Optional[Dict] = None) -> str:
 
 def format_row(row: Dict) -> str:
     """One row as ` | `-separated cells (progress lines while the benchmark runs)."""
-    return " | ".join(_cell(c, row[c], row) for c in COLUMNS)
+    return " | ".join(_cell(c, row) for c in COLUMNS)
 
 
 def markdown_table(rows: List[Dict]) -> str:
     """The rows as a markdown table (FLOPs in millions, accuracy in percent)."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
-        lines.append("| " + " | ".join(_cell(c, row[c], row) for c in COLUMNS) + " |")
+        lines.append(f"| {format_row(row)} |")
     return "\n".join(lines)
 
 

@@ -92,8 +92,14 @@ def test_reweighted_vs_tfmot_needs_two_wins_at_20x():
     status, details = lib.check_reweighted_vs_tfmot(same_allocation)
     assert status == "met", details
     assert details[1] == "mobilenetv2: reweighted (depthwise dense) 75.00% >= tfmot 70.00%"
-    assert "| reweighted (depthwise dense) | unstructured |" in lib.markdown_table(
-        [dict(same_allocation[-1], **{c: 0 for c in lib.COLUMNS[4:] if c != "test_accuracy"})])
+    # Only our pruners' rows get the label: tfmot variants have no such choice (None).
+    numbers = {c: 0 for c in lib.COLUMNS[4:] if c != "test_accuracy"}
+    table = lib.markdown_table([
+        dict(same_allocation[-1], **numbers),
+        dict(_row("mobilenetv2", "tfmot_oneshot", "unstructured", 0.95), prune_depthwise=None,
+             **numbers)])
+    assert "| reweighted (depthwise dense) | unstructured |" in table
+    assert "| tfmot_oneshot | unstructured |" in table
     lines = lib.targets(rows((0.9, 0.8), (0.9, 0.8)))
     assert lines[1].startswith("reweighted >= tfmot at 20x on at least two of the three "
                                "architectures: met (resnet18: reweighted 90.00% >= tfmot 80.00%")
