@@ -83,8 +83,8 @@ class ADMMPruning(pruner_lib.DynamicRegularizationPruning):
             raise ValueError("Invalid value for argument `rho_max`. Expected None or a "
                              f"value >= rho={rho}. Received: rho_max={rho_max}")
         update_every = arguments.integer("update_every", update_every, 1)
-        self.rho = float(rho)
-        self.rho_growth = float(rho_growth)
+        self.rho = rho
+        self.rho_growth = rho_growth
         self.rho_max = None if rho_max is None else float(rho_max)
         self.update_every = update_every
         self.residual_history: List[float] = []

@@ -11,6 +11,9 @@ import numpy as np
 
 __all__ = ["fraction", "integer", "positive"]
 
+# Python and NumPy real numbers (a complex NumPy scalar is an `np.number` with no order).
+_REAL = (int, float, np.integer, np.floating)
+
 
 def _invalid(name: str, expected: str, value) -> ValueError:
     return ValueError(f"Invalid value for argument `{name}`. Expected {expected}. "
@@ -35,15 +38,13 @@ def integer(name: str, value, minimum: int = 0, meaning: str = "") -> int:
 
 def positive(name: str, value, meaning: str = "") -> float:
     """`value` as a float, if it is a number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
-            not value > 0:
+    if isinstance(value, bool) or not isinstance(value, _REAL) or not value > 0:
         raise _invalid(name, "a positive float" + meaning, value)
     return float(value)
 
 
 def fraction(name: str, value, meaning: str = "") -> float:
     """`value` as a float, if it is a number in [0, 1) (a sparsity or a pruning rate)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
-            not 0 <= value < 1:
+    if isinstance(value, bool) or not isinstance(value, _REAL) or not 0 <= value < 1:
         raise _invalid(name, "a float in [0, 1)" + meaning, value)
     return float(value)

@@ -182,13 +182,13 @@ class DynamicRegularizationPruning(abc.ABC):
                     f"progressive_steps={progressive_steps!r}")
         if isinstance(exclude, str):
             exclude = [exclude]
-        self.prune_at = None if prune_at is None else int(prune_at)
+        self.prune_at = prune_at
         self.unit = unit
         self.layer_sparsity = layer_sparsity
         self.layer_structure = layer_structure
         self.exclude = tuple(exclude)
         self.edge_layer_sparsity = edge_layer_sparsity
-        self.progressive_steps = int(progressive_steps)
+        self.progressive_steps = progressive_steps
         self.ramp_power = None if ramp_power is None else float(ramp_power)
         if isinstance(ramp_fraction, bool) or not isinstance(
                 ramp_fraction, (int, float)) or not 0 < ramp_fraction <= 1:

@@ -33,7 +33,7 @@ def test_positive_and_fraction_return_floats():
 
 @pytest.mark.parametrize("check, value", [
     (arguments.positive, 0.0), (arguments.positive, -1e-3), (arguments.positive, float("nan")),
-    (arguments.positive, True), (arguments.positive, "1"),
+    (arguments.positive, True), (arguments.positive, "1"), (arguments.positive, np.complex64(1)),
     (arguments.fraction, 1.0), (arguments.fraction, -0.1), (arguments.fraction, float("nan")),
     (arguments.fraction, False),
 ])
